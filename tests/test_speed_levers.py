@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -124,7 +126,7 @@ def test_varlen_attention_equals_attention_per_document() -> None:
     out, _ = speed.varlen_attention(None, q, k, v, None, scaling=dim**-0.5, cu_seq_lens_q=cu)
     assert out.shape == (batch, seq, heads, dim)
     for row, starts in ((0, (0, 4, 10)), (1, (0, 3, 10))):
-        for start, end in zip(starts[:-1], starts[1:], strict=True):
+        for start, end in itertools.pairwise(starts):
             ref = F.scaled_dot_product_attention(
                 q[row : row + 1, :, start:end],
                 k[row : row + 1, :, start:end],
