@@ -15,4 +15,3 @@ def relative_wasserstein(candidate: list[int], reference: list[int]) -> float:
     if not candidate or not reference:
         return float("nan")
     return float(wasserstein_distance(candidate, reference) / (sum(reference) / len(reference)))
-

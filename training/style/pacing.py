@@ -26,11 +26,33 @@ _ACTION_STEMS = (
 )
 ACTION_VERBS = frozenset(_ACTION_STEMS.split())
 TRANSITIONS = (
-    "then", "suddenly", "meanwhile", "afterwards", "afterward", "finally", "presently",
-    "immediately", "instantly", "soon", "later", "at last", "at once", "all at once",
-    "after a while", "in the meantime", "at that moment", "a moment later", "moments later",
-    "the next day", "next morning", "the next morning", "before long", "by the time",
-    "in an instant", "at length", "by and by",
+    "then",
+    "suddenly",
+    "meanwhile",
+    "afterwards",
+    "afterward",
+    "finally",
+    "presently",
+    "immediately",
+    "instantly",
+    "soon",
+    "later",
+    "at last",
+    "at once",
+    "all at once",
+    "after a while",
+    "in the meantime",
+    "at that moment",
+    "a moment later",
+    "moments later",
+    "the next day",
+    "next morning",
+    "the next morning",
+    "before long",
+    "by the time",
+    "in an instant",
+    "at length",
+    "by and by",
 )
 _TRANSITION = re.compile(r"\b(?:" + "|".join(sorted(TRANSITIONS, key=len, reverse=True)) + r")\b")
 

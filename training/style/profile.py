@@ -92,9 +92,7 @@ def compare(candidate: TextProfile, reference: TextProfile) -> StyleMetrics:
         ),
         dialogue_share=candidate.dialogue.share,
         dialogue_distance=dialogue.dialogue_distance(candidate.dialogue, reference.dialogue),
-        attribution_distance=dialogue.attribution_distance(
-            candidate.dialogue, reference.dialogue
-        ),
+        attribution_distance=dialogue.attribution_distance(candidate.dialogue, reference.dialogue),
         action_verbs_per_1000=candidate.pacing.action_verbs_per_1000,
         transitions_per_1000=candidate.pacing.transitions_per_1000,
         pacing_distance=pacing.pacing_distance(candidate.pacing, reference.pacing),

@@ -67,9 +67,7 @@ def component_distances(metrics: StyleMetrics) -> dict[str, float]:
 def component_scores(metrics: StyleMetrics) -> dict[str, float]:
     """Each component's similarity in (0, 100); NaN where it could not be computed."""
     return {
-        name: (
-            float("nan") if math.isnan(distance) else 100 * ANCHORS[name].similarity(distance)
-        )
+        name: (float("nan") if math.isnan(distance) else 100 * ANCHORS[name].similarity(distance))
         for name, distance in component_distances(metrics).items()
     }
 
