@@ -1,0 +1,197 @@
+"""Cut cleaned prose into training passages on scene and paragraph boundaries.
+
+Structure first: chapter headings (`# Chapter 3: …`, `Chapter Twelve`, `Prologue`) and
+scene breaks (`***`, `* * *`, `#`, `---`, `⁂`) split a file into chapters and scenes;
+blank lines split paragraphs (hard-wrapped lines are joined). Then each scene becomes
+passages of `min_tokens..max_tokens` counted with the base model's tokenizer: scenes
+shorter than `min_tokens` are joined with the next scene of the same chapter (the break
+line kept), longer ones are cut between paragraphs into even parts, and a paragraph
+longer than `max_tokens` is cut at sentence ends. What still falls under `min_tokens`
+is dropped and counted with its reason.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+CountTokens = Callable[[Sequence[str]], list[int]]
+
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    "fifteen|sixteen|seventeen|eighteen|nineteen|twenty|[0-9]+|[ivxlc]+"
+)
+_HEADING = re.compile(
+    rf"^\s*(?:#{{1,6}}\s+\S.*|(?:chapter|part|book)\s+(?:{_NUMBER_WORDS})\b[^.!?]*"
+    r"|(?:prologue|epilogue|interlude)\b[^.!?]*)$",
+    re.IGNORECASE,
+)
+_SCENE_BREAK = re.compile(r"^\s*(?:(?:[*~=_•·-]\s*){3,}|#|⁂|§)\s*$")
+SEPARATOR_TOKENS = 2  # "\n\n" between paragraphs is two newline tokens in BPE vocabularies
+_SENTENCE_END = re.compile(r"([.!?…]+[\"”’')\]]*)\s+(?=[\"“‘'(\[]?[A-Z0-9])")
+
+
+@dataclass
+class Scene:
+    source: str
+    chapter: int
+    index: int
+    paragraphs: list[str] = field(default_factory=list)
+    break_line: str = "***"
+
+
+@dataclass
+class Passage:
+    text: str
+    tokens: int
+    source: str
+    chapter: int
+    order: int  # position within the chapter, so "continue the story" can find the one before
+
+    @property
+    def group(self) -> str:
+        return f"{self.source}#chapter-{self.chapter}"
+
+
+@dataclass
+class ChunkReport:
+    passages: list[Passage] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)
+    dropped_tokens: int = 0
+    paragraphs_split: int = 0
+
+
+def split_structure(text: str, source: str) -> list[Scene]:
+    """Chapters and scenes of one cleaned file, each scene a list of paragraphs."""
+    scenes: list[Scene] = []
+    chapter, scene = 0, Scene(source, 0, 0)
+    lines: list[str] = []
+
+    def end_paragraph() -> None:
+        if lines:
+            scene.paragraphs.append(" ".join(lines))
+            lines.clear()
+
+    def end_scene(next_chapter: int, break_line: str) -> Scene:
+        end_paragraph()
+        if scene.paragraphs:
+            scenes.append(scene)
+        index = scene.index + 1 if next_chapter == scene.chapter else 0
+        return Scene(source, next_chapter, index, break_line=break_line)
+
+    for raw in text.split("\n"):
+        line = raw.strip()
+        if not line:
+            end_paragraph()
+        elif _SCENE_BREAK.match(line):
+            scene = end_scene(chapter, line)
+        elif _HEADING.match(line) and len(line) <= 80:
+            chapter += 1
+            scene = end_scene(chapter, "***")
+        else:
+            lines.append(line)
+    end_scene(chapter, "***")
+    return scenes
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    marked = _SENTENCE_END.sub(lambda m: m.group(1) + "\x00", paragraph)
+    return [s.strip() for s in marked.split("\x00") if s.strip()]
+
+
+def _split_long(paragraph: str, tokens: int, max_tokens: int, count: CountTokens) -> list[str]:
+    """A paragraph over max_tokens as pieces cut at sentence ends (words only as a last resort)."""
+    sentences = split_sentences(paragraph)
+    sizes = count(sentences)
+    pieces: list[str] = []
+    current: list[str] = []
+    used = 0
+    for sentence, size in zip(sentences, sizes, strict=True):
+        if size > max_tokens:  # one enormous sentence: cut between words
+            words = sentence.split()
+            per_piece = max(1, int(len(words) * max_tokens / size * 0.9))
+            pieces.extend(
+                " ".join(words[i : i + per_piece]) for i in range(0, len(words), per_piece)
+            )
+            continue
+        if current and used + size + 1 > max_tokens:  # +1: the space between sentences
+            pieces.append(" ".join(current))
+            current, used = [], 0
+        current.append(sentence)
+        used += size + 1
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
+
+
+def _even_parts(sizes: list[int], max_tokens: int) -> list[tuple[int, int]]:
+    """Index ranges that cut `sizes` into near-equal parts, none over max_tokens if avoidable."""
+    total = sum(sizes) + SEPARATOR_TOKENS * (len(sizes) - 1)
+    parts = max(1, math.ceil(total / max_tokens))
+    target = total / parts
+    ranges: list[tuple[int, int]] = []
+    start, used = 0, 0
+    for i, size in enumerate(sizes):
+        if i > start and (used + SEPARATOR_TOKENS + size > max_tokens or used >= target):
+            ranges.append((start, i))
+            start, used = i, 0
+        used += size + (SEPARATOR_TOKENS if i > start else 0)
+    ranges.append((start, len(sizes)))
+    return ranges
+
+
+def chunk_scenes(
+    scenes: list[Scene], count: CountTokens, min_tokens: int, max_tokens: int
+) -> ChunkReport:
+    report = ChunkReport()
+    flat = [p for s in scenes for p in s.paragraphs]
+    sizes = dict(zip(flat, count(flat), strict=True)) if flat else {}
+
+    blocks: list[tuple[Scene, list[str], list[int]]] = []
+    for scene in scenes:
+        paragraphs: list[str] = []
+        counts: list[int] = []
+        for paragraph in scene.paragraphs:
+            size = sizes[paragraph]
+            if size > max_tokens:
+                report.paragraphs_split += 1
+                pieces = _split_long(paragraph, size, max_tokens, count)
+                paragraphs.extend(pieces)
+                counts.extend(count(pieces))
+            else:
+                paragraphs.append(paragraph)
+                counts.append(size)
+        previous = blocks[-1] if blocks else None
+        joinable = (
+            previous is not None
+            and previous[0].source == scene.source
+            and previous[0].chapter == scene.chapter
+            and sum(previous[2]) + SEPARATOR_TOKENS * len(previous[2]) < min_tokens
+        )
+        if joinable and previous is not None:
+            previous[1].extend([scene.break_line, *paragraphs])
+            previous[2].extend([2, *counts])
+        else:
+            blocks.append((scene, paragraphs, counts))
+
+    order: Counter[tuple[str, int]] = Counter()
+    for scene, paragraphs, counts in blocks:
+        for start, end in _even_parts(counts, max_tokens):
+            tokens = sum(counts[start:end]) + SEPARATOR_TOKENS * (end - start - 1)
+            if tokens < min_tokens:
+                reason = (
+                    "scene shorter than min_tokens"
+                    if (start, end) == (0, len(counts))
+                    else "scene tail shorter than min_tokens"
+                )
+                report.dropped[reason] += 1
+                report.dropped_tokens += tokens
+                continue
+            key = (scene.source, scene.chapter)
+            text = "\n\n".join(paragraphs[start:end])
+            report.passages.append(Passage(text, tokens, scene.source, scene.chapter, order[key]))
+            order[key] += 1
+    return report

@@ -1,0 +1,170 @@
+"""`python -m training prepare|train|merge|check|deploy|eval`: load one config, call one step.
+
+Library errors become one line on stderr and a non-zero exit here, at the edge.
+
+Example usage:
+    python -m training prepare --input training/data/raw --min-tokens 500 --max-tokens 2000
+    python -m training train --config configs/train_embedded.yaml
+    python -m training train --resume latest
+    python -m training merge --adapter checkpoints/run-20250101-120000/best
+    python -m training check --merged merged_models/run-20250101-120000
+    python -m training deploy                # newest checked model
+    python -m training deploy --rollback
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = "configs/train_embedded.yaml"
+STEPS = ("prepare", "train", "merge", "check", "deploy")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="step", required=True)
+
+    def step(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument(
+            "--config", default=DEFAULT_CONFIG, help=f"run config (default {DEFAULT_CONFIG})"
+        )
+        p.add_argument("--base-model", help="base model folder (overrides base_model)")
+        return p
+
+    p = step("prepare", "prose folder → training.jsonl, validation.jsonl, stats, manifest")
+    p.add_argument("--input", help="folder of .txt/.md prose (recursive)")
+    p.add_argument("--output", help="folder for the prepared data")
+    p.add_argument("--min-tokens", type=int, help="shortest passage kept (default 500)")
+    p.add_argument("--max-tokens", type=int, help="longest passage (default 2000)")
+    p.add_argument("--split", type=float, help="train share, rest is validation (default 0.9)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--prompts", choices=("heuristic", "llm"))
+    p.add_argument("--llm-url", help="OpenAI-compatible server for --prompts llm")
+    p.add_argument("--llm-model", help="model name on that server (default: its first)")
+    p.add_argument(
+        "--continuation-share", type=float, help="share of 'continue the story' examples"
+    )
+
+    p = step("train", "prepared data → checkpoints/run-*/best (LoRA adapter)")
+    p.add_argument("--data", help="prepared data folder (default: the config's datasets)")
+    p.add_argument(
+        "--resume", nargs="?", const="latest", help="continue a run: latest, or its folder"
+    )
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--backend", choices=("auto", "peft", "axolotl"))
+
+    p = step("merge", "base + adapter → merged_models/<run>/")
+    p.add_argument("--adapter", type=Path, help="adapter folder (default: latest run's best)")
+    p.add_argument("--output", type=Path, help="merged model folder (default merged_models/<run>)")
+    p.add_argument(
+        "--nf4-roundtrip", action="store_true", help="merge into an NF4 round-tripped base"
+    )
+
+    p = step("check", "prove the merged model: size, logits, stop token")
+    p.add_argument(
+        "--merged", type=Path, help="merged model folder (default: from the adapter's run)"
+    )
+    p.add_argument("--adapter", type=Path, help="adapter folder (default: latest run's best)")
+
+    p = step("deploy", "switch merged_models/current atomically")
+    p.add_argument("model", nargs="?", help="run name under merged_models/ or a model folder")
+    p.add_argument("--rollback", action="store_true", help="back to the model current before")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if args.base_model:
+        out["base_model"] = args.base_model
+    if args.step == "prepare":
+        prepare = {
+            key: getattr(args, key)
+            for key in (
+                "input",
+                "output",
+                "min_tokens",
+                "max_tokens",
+                "split",
+                "seed",
+                "prompts",
+                "llm_url",
+                "llm_model",
+                "continuation_share",
+            )
+            if getattr(args, key) is not None
+        }
+        if prepare:
+            out["loregate"] = {"prepare": prepare}
+    if args.step == "train":
+        if args.data:
+            data = Path(args.data)
+            out["datasets"] = [{"path": str(data / "training.jsonl")}]
+            out["test_datasets"] = [{"path": str(data / "validation.jsonl"), "split": "train"}]
+        if args.max_steps:
+            out["max_steps"] = args.max_steps
+        if args.backend:
+            out["loregate"] = {"backend": args.backend}
+    if args.step == "merge" and args.nf4_roundtrip:
+        out["loregate"] = {"merge_nf4_roundtrip": True}
+    return out
+
+
+def run_step(args: argparse.Namespace) -> Path:
+    from training.config import load_config
+
+    cfg = load_config(args.config, _overrides(args))
+    if args.step == "prepare":
+        from training.prepare import prepare
+
+        return prepare(cfg)
+    if args.step == "train":
+        from training.train import train
+
+        return train(cfg, resume=args.resume)
+    if args.step == "merge":
+        from training.merge import merge
+
+        return merge(cfg, adapter=args.adapter, output=args.output)
+    if args.step == "check":
+        from training.check import check
+        from training.merge import default_adapter, run_name
+
+        adapter = args.adapter or default_adapter(cfg)
+        merged = args.merged or cfg.path(cfg.loregate.merged_dir) / run_name(adapter)
+        return check(cfg, merged, adapter)
+    from training.deploy import deploy
+
+    return deploy(cfg, target=args.model, rollback=args.rollback)
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "eval":
+        from training.evaluate import main as evaluate_main  # another module's own CLI
+
+        return evaluate_main(argv[1:])
+    args = _parser().parse_args(argv)
+    from training.errors import KNOWN_ERRORS, TrainingInterrupted
+
+    try:
+        run_step(args)
+    except TrainingInterrupted as exc:
+        print(f"{args.step}: {exc}", file=sys.stderr)
+        return 130
+    except KNOWN_ERRORS as exc:
+        print(f"{args.step}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            print(f"{args.step}: error: disk full ({exc}); free space and rerun", file=sys.stderr)
+            return 1
+        raise
+    return 0

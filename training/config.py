@@ -1,0 +1,273 @@
+"""The one `RunConfig`: the axolotl keys of `configs/*.yaml`, read as they are, plus a
+`loregate:` section for what axolotl does not know.
+
+A config file may start with `extends: other.yaml` (relative to itself); its keys then
+override the other file's, dicts merged key by key. Unknown keys and wrong types fail
+on load with a message that names the key and the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message says which key and what to do."""
+
+
+class _Strict(BaseModel):
+    # strict: a YAML string never silently becomes a number or a bool.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class DatasetConfig(_Strict):
+    path: str = Field(metadata={"help": "prepared chat jsonl (messages format)"})
+    type: Literal["chat_template"] = "chat_template"
+    ds_type: Literal["json"] = "json"
+    split: str | None = None
+    chat_template: str = "tokenizer_default"
+    field_messages: str = "messages"
+    roles_to_train: list[str] = Field(default_factory=lambda: ["assistant"])
+    train_on_eos: Literal["turn", "all", "last"] = "turn"
+
+
+class SpecialTokens(_Strict):
+    pad_token: str | None = None
+    eos_token: str | None = None
+
+
+class PrepareSettings(_Strict):
+    """`python -m training prepare`; each field is also a flag of that command."""
+
+    input: str = "training/data/raw"
+    output: str = "training/data/prepared"
+    min_tokens: int = Field(default=500, gt=0)
+    max_tokens: int = Field(default=2000, gt=0)
+    split: float = Field(default=0.9, gt=0.0, le=1.0)
+    seed: int = 1234
+    prompts: Literal["heuristic", "llm"] = "heuristic"
+    llm_url: str | None = None
+    llm_model: str | None = None
+    continuation_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    near_duplicate_jaccard: float = Field(default=0.8, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> PrepareSettings:
+        if self.min_tokens >= self.max_tokens:
+            raise ValueError(
+                f"min_tokens ({self.min_tokens}) must be below max_tokens ({self.max_tokens})"
+            )
+        if self.prompts == "llm" and not self.llm_url:
+            raise ValueError("prompts: llm needs llm_url (e.g. http://127.0.0.1:8200)")
+        return self
+
+
+class CheckSettings(_Strict):
+    max_new_tokens: int = Field(default=1024, gt=0)
+    logits_atol: float = Field(default=1e-3, gt=0.0)
+    size_tolerance: float = Field(default=0.01, gt=0.0)
+
+
+class LoregateSettings(_Strict):
+    backend: Literal["auto", "peft", "axolotl"] = "auto"
+    merged_dir: str = "merged_models"
+    torch_threads: int | None = Field(default=None, gt=0)
+    merge_nf4_roundtrip: bool = Field(
+        default=False,
+        metadata={"help": "merge into an NF4 round-tripped base (what a QLoRA adapter saw)"},
+    )
+    prepare: PrepareSettings = Field(default_factory=PrepareSettings)
+    check: CheckSettings = Field(default_factory=CheckSettings)
+
+
+class RunConfig(_Strict):
+    """axolotl's keys (same names, same meaning) and loregate's own section."""
+
+    base_model: str
+    tokenizer_type: str = "AutoTokenizer"
+    chat_template: str = "tokenizer_default"
+    datasets: list[DatasetConfig] = Field(min_length=1)
+    test_datasets: list[DatasetConfig] = Field(default_factory=list)
+    dataset_prepared_path: str | None = None
+    val_set_size: float = 0.0
+    output_dir: str = "checkpoints"
+
+    load_in_8bit: bool = False
+    load_in_4bit: bool = False
+    bnb_config_kwargs: dict[str, Any] | None = None
+    adapter: Literal["lora", "qlora"] = "lora"
+    lora_r: int = Field(default=64, gt=0)
+    lora_alpha: int = Field(default=128, gt=0)
+    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    lora_target_modules: list[str] = Field(min_length=1)
+
+    sequence_len: int = Field(default=2048, gt=0)
+    sample_packing: bool = False
+    eval_sample_packing: bool = False
+    pad_to_sequence_len: bool = False
+    train_on_inputs: bool = False
+
+    micro_batch_size: int = Field(default=4, gt=0)
+    gradient_accumulation_steps: int = Field(default=4, gt=0)
+    num_epochs: float = Field(default=3.0, gt=0.0)
+    max_steps: int | None = Field(default=None, gt=0)
+    optimizer: str = "paged_adamw_8bit"
+    lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    learning_rate: float = Field(default=2e-4, gt=0.0)
+    warmup_ratio: float = Field(default=0.03, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.01, ge=0.0)
+    max_grad_norm: float = Field(default=1.0, gt=0.0)
+
+    bf16: bool | Literal["auto"] = "auto"
+    fp16: bool = False
+    tf32: bool = False
+    gradient_checkpointing: bool = False
+    sdp_attention: bool = False
+    flash_attention: bool = False
+
+    logging_steps: int = Field(default=10, gt=0)
+    eval_steps: int = Field(default=50, gt=0)
+    save_steps: int = Field(default=100, gt=0)
+    save_total_limit: int | None = Field(default=None, gt=0)
+    load_best_model_at_end: bool = True
+    metric_for_best_model: Literal["eval_loss", "loss"] = "eval_loss"
+    greater_is_better: bool = False
+    seed: int = 42
+    special_tokens: SpecialTokens = Field(default_factory=SpecialTokens)
+
+    loregate: LoregateSettings = Field(default_factory=LoregateSettings)
+
+    @field_validator("learning_rate", mode="before")
+    @classmethod
+    def _yaml_exponent(cls, value: Any) -> Any:
+        # YAML 1.1 reads `2e-4` (no dot) as a string; axolotl accepts it, so do we.
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                return value
+        return value
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> RunConfig:
+        if self.adapter == "qlora" and not self.load_in_4bit:
+            raise ValueError("adapter: qlora needs load_in_4bit: true (or use adapter: lora)")
+        if self.load_in_4bit and self.adapter != "qlora":
+            raise ValueError("load_in_4bit: true goes with adapter: qlora")
+        if self.load_best_model_at_end and self.save_steps % self.eval_steps:
+            raise ValueError(
+                f"save_steps ({self.save_steps}) must be a multiple of eval_steps "
+                f"({self.eval_steps}) when load_best_model_at_end is on"
+            )
+        return self
+
+    # -- paths, resolved against the repo root so every step agrees --------------
+    def path(self, value: str | Path) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else REPO_ROOT / p
+
+    @property
+    def train_file(self) -> Path:
+        return self.path(self.datasets[0].path)
+
+    @property
+    def validation_file(self) -> Path | None:
+        return self.path(self.test_datasets[0].path) if self.test_datasets else None
+
+    @property
+    def base_model_path(self) -> Path:
+        return self.path(self.base_model)
+
+    def axolotl_dict(self) -> dict[str, Any]:
+        """The config as axolotl reads it: loregate's own section left out."""
+        data = self.model_dump(mode="json", exclude={"loregate"}, exclude_none=True)
+        return data
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_layers(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The YAML at `path` with its `extends:` chain applied (no validation yet)."""
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: 'extends' loops back to itself")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; pass --config configs/<name>.yaml")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: 'extends' must be a file name, got {parent!r}")
+    return _merge(read_layers(path.parent / parent, (*seen, path)), data)
+
+
+def _explain(exc: ValidationError, source: Path) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            leaf = str(err["loc"][-1])
+            known = _known_keys(err["loc"][:-1])
+            hint = difflib.get_close_matches(leaf, known, n=1)
+            lines.append(f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+        elif err["type"] == "missing":
+            lines.append(f"missing key '{key}'")
+        else:
+            lines.append(f"key '{key}': {err['msg']} (got {err.get('input')!r})")
+    return f"{source}: " + "; ".join(lines)
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[str(part)].annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read, merge and check a config file; `overrides` (from CLI flags) win."""
+    source = Path(path)
+    data = read_layers(source if source.is_absolute() else REPO_ROOT / source)
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, source)) from None
+
+
+def save_config(cfg: RunConfig, path: Path, *, axolotl_only: bool = False) -> Path:
+    """Write the config as YAML, via a temp file so a crash never leaves half a file."""
+    data = cfg.axolotl_dict() if axolotl_only else cfg.model_dump(mode="json")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,320 @@
+"""The built-in training loop (transformers + peft), read top to bottom like nanoGPT's.
+
+It reads the same axolotl keys as `axolotl train`: LoRA shape, micro batch, gradient
+accumulation, epochs, learning rate with warmup and cosine decay, weight decay, eval and
+save intervals, best-by-eval-loss. On CPU it trains in fp32 with plain AdamW (the
+`paged_adamw_8bit` of the GPU recipe needs bitsandbytes and CUDA); `sample_packing`
+groups examples of similar length into a micro-batch so little is spent on padding,
+without letting examples attend to each other.
+
+Ctrl-C finishes nothing half-way: the last completed optimizer step is saved as a
+checkpoint and `python -m training train --resume` continues from it with the same data
+order (each epoch's order comes from seed + epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from training.artifacts import replace_dir, write_json_atomic
+from training.chatdata import collate, load_tokenizer, micro_batches, read_examples
+from training.config import RunConfig
+from training.runlog import MetricsLog, plot_losses
+
+
+class TrainingInterrupted(RuntimeError):
+    """Ctrl-C: a resumable checkpoint was saved; the message says how to go on."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or cannot go on; the message says what to change."""
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    tokens: int = 0
+    trained_tokens: int = 0
+    seconds: float = 0.0
+    best_eval_loss: float | None = None
+    best_step: int | None = None
+
+
+def get_lr(step: int, total: int, cfg: RunConfig) -> float:
+    """Linear warmup, then the configured decay (pure: same step, same rate)."""
+    warmup = int(total * cfg.warmup_ratio)
+    if step < warmup:
+        return cfg.learning_rate * (step + 1) / (warmup + 1)
+    if cfg.lr_scheduler == "constant":
+        return cfg.learning_rate
+    progress = (step - warmup) / max(1, total - warmup)
+    if cfg.lr_scheduler == "linear":
+        return cfg.learning_rate * (1.0 - progress)
+    return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _load_model(cfg: RunConfig, resume: Path | None) -> Any:
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    cuda = torch.cuda.is_available()
+    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if cuda and cfg.bf16 in (True, "auto"):
+        kwargs["dtype"] = torch.bfloat16
+    if cfg.load_in_4bit:
+        if not cuda:
+            raise TrainingError(
+                "load_in_4bit needs CUDA and bitsandbytes; on CPU use configs/train_embedded.yaml "
+                "(adapter: lora, load_in_4bit: false)"
+            )
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_compute_dtype=kwargs["dtype"],
+            **(cfg.bnb_config_kwargs or {}),
+        )
+    model = AutoModelForCausalLM.from_pretrained(str(cfg.base_model_path), **kwargs)
+    if cuda and not cfg.load_in_4bit:
+        model = model.to("cuda")
+    model.config.use_cache = False
+    if cfg.load_in_4bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, cfg.gradient_checkpointing)
+    elif cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    if resume is not None:
+        return PeftModel.from_pretrained(model, str(resume), is_trainable=True)
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.lora_target_modules,
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as exc:  # e.g. target modules the architecture does not have
+        raise TrainingError(f"lora_target_modules {cfg.lora_target_modules}: {exc}") from exc
+
+
+def _predicted(labels: Any) -> int:
+    # Causal LMs shift labels by one inside forward(): the first label never counts.
+    return int((labels[:, 1:] != -100).sum())
+
+
+def evaluate_loss(model: Any, batches: list[list[Any]], pad_id: int) -> float | None:
+    """Mean loss per assistant token over the whole validation set."""
+    import torch
+
+    if not batches:
+        return None
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in batches:
+            inputs = {k: v.to(model.device) for k, v in collate(batch, pad_id).items()}
+            n = _predicted(inputs["labels"])
+            total += float(model(**inputs).loss) * n
+            count += n
+    model.train()
+    return total / max(1, count)
+
+
+def save_checkpoint(
+    model: Any, optimizer: Any, state: TrainState, run_dir: Path, limit: int | None
+) -> Path:
+    import torch
+
+    final = run_dir / f"checkpoint-{state.step}"
+    tmp = run_dir / f".tmp-checkpoint-{state.step}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(str(tmp))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save({"python": random.getstate(), "torch": torch.get_rng_state()}, tmp / "rng.pt")
+        write_json_atomic(tmp / "trainer_state.json", asdict(state))
+        replace_dir(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if limit:
+        older = sorted(checkpoints(run_dir), key=lambda p: int(p.name.split("-")[1]))[:-limit]
+        for path in older:
+            shutil.rmtree(path, ignore_errors=True)
+    return final
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    return [p for p in run_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+
+
+def save_adapter(model: Any, target: Path, **info: Any) -> Path:
+    tmp = target.with_name(f".tmp-{target.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(str(tmp))
+        write_json_atomic(tmp / "loregate_adapter.json", info)
+        replace_dir(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
+    import torch
+    from tqdm import tqdm
+
+    if cfg.loregate.torch_threads:
+        torch.set_num_threads(cfg.loregate.torch_threads)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+
+    tokenizer = load_tokenizer(cfg.base_model_path, cfg.special_tokens.pad_token)
+    pad_id = tokenizer.pad_token_id
+    train_set, skipped = read_examples(cfg.train_file, tokenizer, cfg.sequence_len)
+    val_file = cfg.validation_file
+    val_set, val_skipped = (
+        read_examples(val_file, tokenizer, cfg.sequence_len) if val_file else ([], 0)
+    )
+    if skipped or val_skipped:
+        print(
+            f"train: skipped {skipped + val_skipped} examples longer than "
+            f"sequence_len {cfg.sequence_len}"
+        )
+    if not train_set:
+        raise TrainingError(
+            f"no training example fits sequence_len {cfg.sequence_len}; rerun prepare with a "
+            "smaller --max-tokens or raise sequence_len"
+        )
+    group = cfg.sample_packing
+    val_batches = micro_batches(val_set, cfg.micro_batch_size, cfg.seed, group_by_length=True)
+
+    state = TrainState()
+    if resume is not None:
+        state = TrainState(**json.loads((resume / "trainer_state.json").read_text()))
+    model = _load_model(cfg, resume)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    if resume is not None:
+        optimizer.load_state_dict(torch.load(resume / "optimizer.pt", weights_only=True))
+        rng = torch.load(resume / "rng.pt", weights_only=False)
+        random.setstate(rng["python"])
+        torch.set_rng_state(rng["torch"])
+
+    batches_per_epoch = len(micro_batches(train_set, cfg.micro_batch_size, cfg.seed, group))
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.gradient_accumulation_steps))
+    total = cfg.max_steps or max(1, math.ceil(cfg.num_epochs * steps_per_epoch))
+    log = MetricsLog(run_dir / "metrics.jsonl")
+    log.truncate_after(state.step)
+    device = model.device
+    print(
+        f"train: {len(train_set)} examples, {len(val_set)} validation, "
+        f"{steps_per_epoch} steps/epoch, "
+        f"{total} steps, lr {cfg.learning_rate}, LoRA r={cfg.lora_r} on {device}"
+    )
+    bar = tqdm(total=total, initial=state.step, unit="step", desc="train", dynamic_ncols=True)
+    epoch_cache: dict[int, list[list[Any]]] = {}
+    started = time.perf_counter() - state.seconds
+    try:
+        while state.step < total:
+            epoch, within = divmod(state.step, steps_per_epoch)
+            if epoch not in epoch_cache:
+                epoch_cache = {
+                    epoch: micro_batches(train_set, cfg.micro_batch_size, cfg.seed + epoch, group)
+                }
+            accum = cfg.gradient_accumulation_steps
+            step_batches = epoch_cache[epoch][within * accum : (within + 1) * accum]
+            tensors = [collate(b, pad_id) for b in step_batches]
+            predicted = sum(_predicted(t["labels"]) for t in tensors)
+            lr = get_lr(state.step, total, cfg)
+            for group_ in optimizer.param_groups:
+                group_["lr"] = lr
+            step_loss = 0.0
+            for t in tensors:
+                inputs = {k: v.to(device) for k, v in t.items()}
+                weight = _predicted(inputs["labels"]) / max(1, predicted)
+                loss = model(**inputs).loss * weight  # token-weighted mean over the whole step
+                loss.backward()
+                step_loss += float(loss)
+                state.tokens += int(inputs["attention_mask"].sum())
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            state.trained_tokens += predicted
+            state.seconds = time.perf_counter() - started
+            speed = state.tokens / max(1e-9, state.seconds)
+            log.write(
+                step=state.step,
+                epoch=round(state.step / steps_per_epoch, 3),
+                loss=step_loss,
+                lr=lr,
+                tokens_per_s=round(speed, 1),
+                seconds=round(state.seconds, 2),
+            )
+            bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{speed:.0f}")
+            bar.update(1)
+            if state.step % cfg.logging_steps == 0:
+                bar.write(
+                    f"step {state.step}/{total} loss {step_loss:.4f} lr {lr:.2e} {speed:.0f} tok/s"
+                )
+            if state.step % cfg.eval_steps == 0 or state.step == total:
+                _evaluate_and_keep_best(model, val_batches, pad_id, state, run_dir, log, bar)
+            if state.step % cfg.save_steps == 0 and state.step < total:
+                save_checkpoint(model, optimizer, state, run_dir, cfg.save_total_limit)
+    except KeyboardInterrupt:
+        bar.close()
+        path = save_checkpoint(model, optimizer, state, run_dir, cfg.save_total_limit)
+        plot_losses(log.read(), run_dir / "loss.png", run_dir.name)
+        raise TrainingInterrupted(
+            f"interrupted after step {state.step}/{total}; checkpoint {path}. Continue with: "
+            f"python -m training train --resume {run_dir}"
+        ) from None
+    bar.close()
+    save_checkpoint(model, optimizer, state, run_dir, cfg.save_total_limit)
+    save_adapter(model, run_dir / "final", step=state.step)
+    if not (run_dir / "best").exists():  # no validation split: the last step is the best we know
+        save_adapter(model, run_dir / "best", step=state.step, eval_loss=None)
+    plot_losses(log.read(), run_dir / "loss.png", run_dir.name)
+    summary = {
+        **asdict(state),
+        "total_steps": total,
+        "examples": len(train_set),
+        "tokens_per_s": round(state.tokens / max(1e-9, state.seconds), 1),
+    }
+    write_json_atomic(run_dir / "summary.json", summary)
+    print(
+        f"train: done in {state.seconds:.0f}s, {summary['tokens_per_s']} tokens/s; best eval loss "
+        f"{state.best_eval_loss} at step {state.best_step} → {run_dir / 'best'}"
+    )
+    return run_dir / "best"
+
+
+def _evaluate_and_keep_best(
+    model: Any,
+    batches: list[list[Any]],
+    pad_id: int,
+    state: TrainState,
+    run_dir: Path,
+    log: MetricsLog,
+    bar: Any,
+) -> None:
+    eval_loss = evaluate_loss(model, batches, pad_id)
+    if eval_loss is None:
+        return
+    log.write(step=state.step, eval_loss=eval_loss)
+    bar.write(f"step {state.step} eval loss {eval_loss:.4f}")
+    if state.best_eval_loss is None or eval_loss < state.best_eval_loss:
+        state.best_eval_loss, state.best_step = eval_loss, state.step
+        save_adapter(model, run_dir / "best", step=state.step, eval_loss=eval_loss)

@@ -1,0 +1,137 @@
+"""`train(cfg)`: prepared data → `checkpoints/run-YYYYMMDD-HHMMSS/best` (a LoRA adapter).
+
+The run folder holds the exact config it ran with (`config.yaml`, and `axolotl.yaml` as
+axolotl reads it), the data's stats and manifest, library versions, `metrics.jsonl`
+(train and eval loss per step), `loss.png`, `checkpoint-N/` folders, `best/` (lowest
+eval loss) and `final/`. The backend comes from one dict by name: `peft` is the built-in
+runner (CPU or GPU), `axolotl` runs `axolotl train`; `auto` picks axolotl only where CUDA
+and the axolotl command are both present.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from training.artifacts import provenance, write_json_atomic
+from training.config import RunConfig, save_config
+from training.prepare import read_manifest
+from training.runlog import MetricsLog, plot_losses
+from training.runner import TrainingError, checkpoints, run_builtin
+
+Backend = Callable[[RunConfig, Path, Path | None], Path]
+
+
+def run_axolotl(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
+    """`axolotl train` on the resolved config; its logs are turned into our metrics + PNG."""
+    import yaml
+
+    data = cfg.axolotl_dict()
+    data["output_dir"] = str(run_dir)
+    data["base_model"] = (
+        str(cfg.base_model_path) if cfg.base_model_path.exists() else cfg.base_model
+    )
+    for key in ("datasets", "test_datasets"):
+        for entry in data.get(key, []):
+            entry["path"] = str(cfg.path(entry["path"]))
+    if resume is not None:
+        data["resume_from_checkpoint"] = str(resume)
+    config_path = run_dir / "axolotl.yaml"
+    config_path.write_text(yaml.safe_dump(data, sort_keys=True), encoding="utf-8")
+    result = subprocess.run(["axolotl", "train", str(config_path)], check=False)
+    if result.returncode:
+        raise TrainingError(f"axolotl train exited with {result.returncode}; see its output above")
+    states = sorted(
+        run_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: p.stat().st_mtime
+    )
+    if states:
+        history = json.loads(states[-1].read_text())["log_history"]
+        log = MetricsLog(run_dir / "metrics.jsonl")
+        for entry in history:
+            record = {
+                k: entry[k] for k in ("step", "loss", "eval_loss", "learning_rate") if k in entry
+            }
+            log.write(**record)
+        plot_losses(log.read(), run_dir / "loss.png", run_dir.name)
+    # load_best_model_at_end: what axolotl leaves in output_dir is the best adapter.
+    best = run_dir / "best"
+    best.mkdir(exist_ok=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, best / name)
+    return best
+
+
+BACKENDS: dict[str, Backend] = {"peft": run_builtin, "axolotl": run_axolotl}
+
+
+def pick_backend(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "axolotl" if torch.cuda.is_available() and shutil.which("axolotl") else "peft"
+
+
+def new_run_dir(root: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = root / f"run-{stamp}"
+    suffix = 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = root / f"run-{stamp}-{suffix}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def latest_run(root: Path) -> Path:
+    runs = sorted(p for p in root.glob("run-*") if p.is_dir())
+    if not runs:
+        raise TrainingError(f"no runs in {root}; run `python -m training train` first")
+    return runs[-1]
+
+
+def resume_point(target: str, root: Path) -> tuple[Path, Path]:
+    """(run folder, newest checkpoint) for `--resume latest|RUN_DIR|CHECKPOINT_DIR`."""
+    path = latest_run(root) if target == "latest" else Path(target)
+    if not path.is_absolute() and not path.exists():
+        path = root / target
+    if (path / "trainer_state.json").is_file():
+        return path.parent, path
+    found = checkpoints(path)
+    if not found:
+        raise TrainingError(f"{path} has no checkpoint to resume from; start a new run instead")
+    return path, max(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+def train(cfg: RunConfig, resume: str | None = None) -> Path:
+    backend_name = pick_backend(cfg.loregate.backend)
+    manifest = read_manifest(cfg.train_file.parent)
+    if backend_name == "peft" and not cfg.base_model_path.exists():
+        raise TrainingError(
+            f"base model {cfg.base_model_path} does not exist; set base_model in the config "
+            "(for the embedded default run `make model`)"
+        )
+    root = cfg.path(cfg.output_dir)
+    if resume:
+        run_dir, checkpoint = resume_point(resume, root)
+        print(f"train: resuming {run_dir.name} from {checkpoint.name}")
+    else:
+        run_dir, checkpoint = new_run_dir(root), None
+        save_config(cfg, run_dir / "config.yaml")
+        save_config(cfg, run_dir / "axolotl.yaml", axolotl_only=True)
+        stats = cfg.train_file.parent / "stats.json"
+        if stats.is_file():
+            shutil.copy2(stats, run_dir / "data_stats.json")
+        write_json_atomic(
+            run_dir / "provenance.json",
+            provenance(
+                "train", cfg.model_dump(mode="json"), backend=backend_name, data_manifest=manifest
+            ),
+        )
+    print(f"train: backend {backend_name}, run folder {run_dir}")
+    return BACKENDS[backend_name](cfg, run_dir, checkpoint)
