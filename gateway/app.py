@@ -1,0 +1,67 @@
+"""Build the gateway app: one upstream client, one lore engine, the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+
+from gateway.auth import APIKeyMiddleware
+from gateway.errors import install_handlers
+from gateway.lore import LoreService
+from gateway.observe import Metrics
+from gateway.routes import router
+from gateway.settings import GatewaySettings
+from gateway.state import GatewayState
+from gateway.upstream import UpstreamPool
+from retrieval import LoreEngine
+
+log = logging.getLogger("loregate")
+
+
+def build_app(
+    settings: GatewaySettings | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    engine: LoreEngine | None = None,
+) -> FastAPI:
+    """The ASGI app. `transport` and `engine` let tests put fakes at the edges."""
+    settings = settings or GatewaySettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout,
+                                pool=settings.connect_timeout)
+        limits = httpx.Limits(max_connections=1024, max_keepalive_connections=256)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport) as client:
+            pool = UpstreamPool(
+                settings.upstream_url, client,
+                api_key=settings.upstream_api_key.get_secret_value()
+                if settings.upstream_api_key else None,
+                restart_marker=settings.restart_marker,
+            )
+            lore = LoreService(engine or LoreEngine(settings), settings.world,
+                               settings.reply_reserve_tokens)
+            app.state.gateway = GatewayState(settings, pool, lore, Metrics())
+            tasks = [asyncio.create_task(lore.open()),
+                     asyncio.create_task(pool.run_health_checks(settings.health_interval))]
+            log.info("loregate on http://%s:%d -> %s (world %s)", settings.host, settings.port,
+                     ", ".join(settings.upstream_url), settings.world)
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.to_thread(lore.engine.close)
+
+    app = FastAPI(title="loregate", lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_handlers(app)
+    app.include_router(router)
+    if settings.api_key is not None:
+        app.add_middleware(APIKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    return app

@@ -1,0 +1,37 @@
+"""Optional API key: clients send `Authorization: Bearer <GATEWAY_API_KEY>`.
+
+A pure ASGI middleware, so streamed responses pass through it untouched.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.errors import error_body
+
+OPEN_PATHS = frozenset({"/health", "/metrics"})  # for load balancers and scrapers
+
+
+class APIKeyMiddleware:
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {api_key}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        if hmac.compare_digest(given, self._expected):
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps(error_body(
+            "Missing or wrong API key: send 'Authorization: Bearer <key>' with the key set in "
+            "GATEWAY_API_KEY.", "authentication_error", None, "invalid_api_key")).encode()
+        await send({"type": "http.response.start", "status": 401, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"www-authenticate", b"Bearer")]})
+        await send({"type": "http.response.body", "body": body})

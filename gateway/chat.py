@@ -1,0 +1,83 @@
+"""The two generation routes: chat (lore on by default) and completions (lore on request)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from gateway.errors import APIError
+from gateway.forward import forward, refuses_tools
+from gateway.inject import inject_chat, inject_completion
+from gateway.lore import LoreOutcome
+from gateway.observe import RequestRecord
+from gateway.protocol import ChatRequest, CompletionRequest, read_controls, validate
+from gateway.state import GatewayState
+
+log = logging.getLogger("loregate.chat")
+
+TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
+
+
+async def chat_completions(request: Request, body: dict[str, Any],
+                           record: RequestRecord) -> Response:
+    state: GatewayState = request.app.state.gateway
+    parsed = validate(ChatRequest, body)
+    controls = read_controls(body, _lower(request.headers))
+    record.stream = parsed.stream
+    outcome = await state.lore.for_chat(body, controls, state.pool)
+    _note_lore(record, outcome)
+    if outcome.context:
+        body["messages"] = inject_chat(body["messages"], outcome.context)
+    headers = {**outcome.headers(), "X-Request-Id": record.request_id}
+
+    if body.get("tools") and (state.settings.tools == "drop" or state.tools_refused):
+        _drop_tools(body, headers, "the model server has no tool parser")
+    try:
+        return await forward(state.pool, "/chat/completions", body, record, headers)
+    except APIError as exc:
+        retry = (exc.status == 400 and body.get("tools") and state.settings.tools == "auto"
+                 and refuses_tools(exc.message))
+        if not retry:
+            exc.headers.update(headers)
+            raise
+        state.tools_refused = True
+        _drop_tools(body, headers, "the model server refused them: " + exc.message)
+        return await forward(state.pool, "/chat/completions", body, record, headers)
+
+
+async def completions(request: Request, body: dict[str, Any], record: RequestRecord) -> Response:
+    state: GatewayState = request.app.state.gateway
+    parsed = validate(CompletionRequest, body)
+    controls = read_controls(body, _lower(request.headers))
+    record.stream = parsed.stream
+    outcome = await state.lore.for_completion(body["prompt"], controls)
+    _note_lore(record, outcome)
+    if outcome.context:
+        body["prompt"] = inject_completion(body["prompt"], outcome.context)
+    headers = {**outcome.headers(), "X-Request-Id": record.request_id}
+    return await forward(state.pool, "/completions", body, record, headers)
+
+
+def _note_lore(record: RequestRecord, outcome: LoreOutcome) -> None:
+    record.world = outcome.world
+    record.lore_status = outcome.status
+    if outcome.selection is not None:
+        record.entries = [hit.id for hit in outcome.selection.entries]
+        record.lore_tokens = outcome.selection.tokens
+        record.lore_ms = outcome.seconds * 1000
+
+
+def _drop_tools(body: dict[str, Any], headers: dict[str, str], why: str) -> None:
+    count = len(body.get("tools") or [])
+    for name in TOOL_FIELDS:
+        body.pop(name, None)
+    headers["X-Tools-Dropped"] = str(count)
+    log.warning("dropped %d tools from the request: %s. Serve a model with tool support "
+                "(scripts/serve_vllm.sh enables a tool parser) to keep them.", count, why)
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {key.lower(): value for key, value in headers.items()}

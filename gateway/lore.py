@@ -1,0 +1,160 @@
+"""Choose the lore for one request: resolve the world, fit the budget to the context window,
+select in a worker thread, and turn retrieval failures into 'no lore' rather than errors.
+
+Writing must never stop because the lore index broke, so only an unknown world (a client
+mistake) is an error; anything else forwards the request without lore and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from gateway.budget import fit, lore_room, prompt_token_bound, reply_tokens
+from gateway.errors import APIError
+from gateway.protocol import Controls
+from gateway.upstream import UpstreamPool
+from retrieval import LoreEngine, RetrievalError, Selection, UnknownWorld
+
+log = logging.getLogger("loregate.lore")
+
+
+@dataclass
+class LoreOutcome:
+    status: str  # ok | off | unavailable | no-room
+    world: str | None = None
+    selection: Selection | None = None
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def context(self) -> str:
+        return self.selection.context if self.selection else ""
+
+    def headers(self) -> dict[str, str]:
+        entries = self.selection.entries if self.selection else []
+        headers = {
+            "X-Lore-Entries": ",".join(hit.id for hit in entries),
+            "X-Lore-Status": self.status,
+            "X-Lore-Tokens": str(self.selection.tokens if self.selection else 0),
+        }
+        if self.world:
+            headers["X-Lore-World"] = self.world
+        return headers
+
+
+class LoreService:
+    """Owns the engine's life: opened in the background at start-up, awaited by lore requests."""
+
+    def __init__(self, engine: LoreEngine, default_world: str, reply_reserve: int) -> None:
+        self.engine = engine
+        self.default_world = default_world
+        self.reply_reserve = reply_reserve
+        self.ready = asyncio.Event()
+        self.error: str | None = None
+
+    async def open(self) -> None:
+        started = time.perf_counter()
+        try:
+            await anyio.to_thread.run_sync(self.engine.open)
+            log.info("lore index ready in %.1f s", time.perf_counter() - started)
+        except Exception as exc:  # the gateway must keep serving without lore
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("lore engine failed to open; forwarding without lore: %s", self.error)
+        finally:
+            self.ready.set()
+
+    async def _usable(self) -> bool:
+        """Wait for the first index build; False if the engine could not open at all."""
+        await self.ready.wait()
+        return self.error is None
+
+    def world_names(self) -> list[str]:
+        return self.engine.world_names()
+
+    def resolve_world(self, name: str | None) -> str:
+        world = name or self.default_world
+        known = self.world_names()
+        if world not in known:
+            raise APIError(
+                404, f"Unknown world '{world}'. Known worlds: {', '.join(known) or 'none'}. "
+                "Worlds are folders under the worlds directory (GATEWAY_WORLDS_DIR).",
+                param="world", code="unknown_world",
+            )
+        return world
+
+    async def for_chat(
+        self, body: dict[str, Any], controls: Controls, pool: UpstreamPool
+    ) -> LoreOutcome:
+        if controls.lore is False:
+            return LoreOutcome("off")
+        world = self.resolve_world(controls.world)
+        if not await self._usable():
+            return LoreOutcome("unavailable", world, warnings=[self.error or ""])
+        wanted = controls.budget if controls.budget is not None else self.engine.world_budget(world)
+        budget = await self._fit_to_window(body, wanted, pool)
+        if budget == 0:
+            return LoreOutcome("no-room", world)
+        return await self._select(world, body["messages"], controls.chapter, budget)
+
+    async def for_completion(self, prompt: Any, controls: Controls) -> LoreOutcome:
+        if not (controls.lore or (controls.lore is None and controls.world)):
+            return LoreOutcome("off")
+        world = self.resolve_world(controls.world)
+        if not await self._usable():
+            return LoreOutcome("unavailable", world, warnings=[self.error or ""])
+        text = prompt if isinstance(prompt, str) else " ".join(p for p in prompt if isinstance(p, str))
+        messages = [{"role": "user", "content": text}]
+        return await self._select(world, messages, controls.chapter, controls.budget)
+
+    async def search(self, world: str | None, messages: list[dict[str, Any]],
+                     chapter: int | None, budget: int | None) -> tuple[str, Selection]:
+        if not await self._usable():
+            raise APIError(503, f"The lore index is unavailable: {self.error}",
+                           code="lore_unavailable")
+        resolved = self.resolve_world(world)
+        try:
+            selection = await anyio.to_thread.run_sync(
+                lambda: self.engine.select(resolved, messages, chapter=chapter,
+                                           budget_tokens=budget))
+        except RetrievalError as exc:
+            raise APIError(503, f"The lore index is unavailable: {exc}",
+                           code="lore_unavailable") from exc
+        return resolved, selection
+
+    async def _fit_to_window(self, body: dict[str, Any], wanted: int, pool: UpstreamPool) -> int:
+        upstream = pool.pick()
+        if upstream is None or upstream.max_model_len is None:
+            return wanted
+        reply = reply_tokens(body, self.reply_reserve)
+        bound = prompt_token_bound(body["messages"])
+        room = lore_room(max_model_len=upstream.max_model_len, prompt_tokens=bound,
+                         reply_tokens=reply)
+        if room is not None and room >= wanted:
+            return wanted
+        exact = await pool.count_prompt_tokens(upstream, body)
+        prompt = exact if exact is not None else bound
+        room = lore_room(max_model_len=upstream.max_model_len, prompt_tokens=prompt,
+                         reply_tokens=reply)
+        return fit(wanted, room)
+
+    async def _select(self, world: str, messages: list[dict[str, Any]], chapter: int | None,
+                      budget: int | None) -> LoreOutcome:
+        started = time.perf_counter()
+        try:
+            selection = await anyio.to_thread.run_sync(
+                lambda: self.engine.select(world, messages, chapter=chapter, budget_tokens=budget))
+        except UnknownWorld as exc:
+            raise APIError(404, f"Unknown world '{exc.name}'. Known worlds: "
+                           f"{', '.join(exc.known) or 'none'}.", param="world",
+                           code="unknown_world") from exc
+        except Exception as exc:  # index missing or corrupt: write on without lore
+            log.warning("lore selection failed for world %s; forwarding without lore: %s",
+                        world, exc)
+            return LoreOutcome("unavailable", world, warnings=[str(exc)])
+        return LoreOutcome("ok", world, selection, time.perf_counter() - started)

@@ -1,0 +1,101 @@
+"""One record per request: a structured access-log line and the Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+access_log = logging.getLogger("loregate.access")
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("loregate_requests_total", "Requests by route and status",
+                                ["route", "status"], registry=r)
+        self.in_flight = Gauge("loregate_requests_in_flight", "Requests being served",
+                               registry=r)
+        self.ttft = Histogram("loregate_time_to_first_token_seconds",
+                              "From request arrival to the first relayed byte", ["route"],
+                              buckets=_LATENCY_BUCKETS, registry=r)
+        self.upstream_latency = Histogram("loregate_upstream_latency_seconds",
+                                          "From forwarding to the upstream's response headers",
+                                          ["route"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.lore_seconds = Histogram("loregate_lore_select_seconds", "Lore selection time",
+                                      buckets=_LATENCY_BUCKETS, registry=r)
+        self.lore_tokens = Histogram("loregate_lore_tokens", "Lore tokens injected",
+                                     buckets=(0, 64, 128, 256, 512, 1024, 2048, 4096),
+                                     registry=r)
+        self.lore_failures = Counter("loregate_lore_unavailable_total",
+                                     "Requests forwarded without lore because retrieval failed",
+                                     registry=r)
+
+
+@dataclass
+class RequestRecord:
+    route: str
+    metrics: Metrics
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    started: float = field(default_factory=time.perf_counter)
+    status: int = 200
+    stream: bool = False
+    world: str | None = None
+    lore_status: str | None = None
+    entries: list[str] = field(default_factory=list)
+    lore_tokens: int = 0
+    lore_ms: float | None = None
+    upstream: str | None = None
+    forwarded_at: float | None = None
+    headers_at: float | None = None
+    first_byte_at: float | None = None
+    _done: bool = False
+
+    def __post_init__(self) -> None:
+        self.metrics.in_flight.inc()
+
+    def first_byte(self, at: float) -> None:
+        self.first_byte_at = at
+
+    def finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        m, now = self.metrics, time.perf_counter()
+        m.in_flight.dec()
+        m.requests.labels(self.route, str(self.status)).inc()
+        if self.lore_status == "unavailable":
+            m.lore_failures.inc()
+        if self.lore_ms is not None:
+            m.lore_seconds.observe(self.lore_ms / 1000)
+            m.lore_tokens.observe(self.lore_tokens)
+        upstream_ms = _ms(self.forwarded_at, self.headers_at)
+        ttft_ms = _ms(self.started, self.first_byte_at or (None if self.stream else now))
+        if upstream_ms is not None:
+            m.upstream_latency.labels(self.route).observe(upstream_ms / 1000)
+        if ttft_ms is not None and self.status < 400:
+            m.ttft.labels(self.route).observe(ttft_ms / 1000)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(json.dumps({
+                "request_id": self.request_id, "route": self.route, "status": self.status,
+                "stream": self.stream, "world": self.world, "lore": self.lore_status,
+                "entries": self.entries, "lore_tokens": self.lore_tokens,
+                "lore_ms": _round(self.lore_ms), "upstream": self.upstream,
+                "upstream_ms": _round(upstream_ms), "ttft_ms": _round(ttft_ms),
+                "total_ms": _round((now - self.started) * 1000),
+            }))
+
+
+def _ms(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else (end - start) * 1000
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)

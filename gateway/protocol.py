@@ -1,0 +1,125 @@
+"""What a client sends: the OpenAI fields the gateway reads, checked; everything else kept as is.
+
+Only the fields the gateway acts on are typed. The rest of the body (vLLM extras such as top_k,
+min_p, repetition_penalty, chat_template_kwargs...) passes through untouched, so the upstream
+stays the judge of what it accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+
+from gateway.errors import APIError
+
+# loregate's own controls: read from the body (or headers), then stripped before forwarding.
+CONTROL_FIELDS = ("world", "chapter", "lore", "lore_budget")
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """Fields of POST /v1/chat/completions that the gateway reads."""
+
+    model_config = ConfigDict(extra="allow")
+    messages: list[Message] = Field(min_length=1)
+    stream: StrictBool = False
+    max_tokens: StrictInt | None = Field(None, ge=0)
+    max_completion_tokens: StrictInt | None = Field(None, ge=0)
+    tools: list[dict[str, Any]] | None = None
+    # --- loregate controls ---
+    world: str | None = None
+    chapter: StrictInt | None = None
+    lore: StrictBool | None = None
+    lore_budget: StrictInt | None = Field(None, ge=0)
+
+
+class CompletionRequest(BaseModel):
+    """Fields of POST /v1/completions that the gateway reads."""
+
+    model_config = ConfigDict(extra="allow")
+    prompt: str | list[Any]
+    stream: StrictBool = False
+    max_tokens: StrictInt | None = Field(None, ge=0)
+    world: str | None = None
+    chapter: StrictInt | None = None
+    lore: StrictBool | None = None
+    lore_budget: StrictInt | None = Field(None, ge=0)
+
+
+class LoreSearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    world: str | None = None
+    messages: list[Message] | None = None
+    query: str | None = None
+    chapter: StrictInt | None = None
+    lore_budget: StrictInt | None = Field(None, ge=0)
+
+
+@dataclass(frozen=True)
+class Controls:
+    world: str | None
+    chapter: int | None
+    lore: bool | None  # None: the route's default
+    budget: int | None
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise APIError(400, f"The request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise APIError(400, "The request body must be a JSON object.")
+    return body
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(model: type[M], body: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(part) for part in first["loc"]) or None
+        raise APIError(400, f"{param}: {first['msg']}" if param else first["msg"],
+                       param=param) from exc
+
+
+def read_controls(body: dict[str, Any], headers: dict[str, str]) -> Controls:
+    """Lore controls from headers (X-World, X-Story-Chapter, X-Lore, X-Lore-Budget) or body.
+
+    Removes the body's control fields, so the upstream never sees them. A header wins over the
+    body because it is how editor plugins set a default for every request.
+    """
+    values = {name: body.pop(name, None) for name in CONTROL_FIELDS}
+    world = headers.get("x-world") or values["world"]
+    chapter = _int_header(headers, "x-story-chapter", values["chapter"])
+    budget = _int_header(headers, "x-lore-budget", values["lore_budget"])
+    lore = values["lore"]
+    if "x-lore" in headers:
+        flag = headers["x-lore"].strip().lower()
+        if flag not in ("on", "off", "true", "false", "1", "0"):
+            raise APIError(400, "X-Lore must be 'on' or 'off'.", param="X-Lore")
+        lore = flag in ("on", "true", "1")
+    return Controls(world=world, chapter=chapter, lore=lore, budget=budget)
+
+
+def _int_header(headers: dict[str, str], name: str, fallback: int | None) -> int | None:
+    if name not in headers:
+        return fallback
+    try:
+        value = int(headers[name])
+    except ValueError as exc:
+        raise APIError(400, f"{name} must be a whole number.", param=name) from exc
+    if value < 0:
+        raise APIError(400, f"{name} must not be negative.", param=name)
+    return value

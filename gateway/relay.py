@@ -1,0 +1,46 @@
+"""Relay an upstream SSE stream to the client, byte for byte, as it arrives.
+
+Nothing is parsed or buffered: the upstream's chunks, its usage chunk and its `[DONE]` go out as
+sent. If the upstream fails mid-stream, the client gets one error event and `[DONE]`, so an
+OpenAI client ends cleanly instead of hanging on a half-open stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+
+from gateway.errors import APIError, stream_error_event
+
+log = logging.getLogger("loregate.relay")
+
+
+async def relay(
+    response: httpx.Response,
+    upstream_url: str,
+    closer: contextlib.AsyncExitStack,
+    on_first_byte: Callable[[float], None] | None = None,
+) -> AsyncIterator[bytes]:
+    """Yield the upstream body; `closer` releases the upstream when the client stops reading."""
+    ended_cleanly = True
+    try:
+        async for chunk in response.aiter_raw():
+            if on_first_byte is not None:
+                on_first_byte(time.perf_counter())
+                on_first_byte = None
+            yield chunk
+            ended_cleanly = chunk.endswith(b"\n\n") or chunk.endswith(b"\r\n\r\n")
+    except httpx.HTTPError as exc:
+        log.warning("stream from %s broke: %s: %s", upstream_url, type(exc).__name__, exc)
+        error = APIError(
+            502, f"The model server at {upstream_url} stopped mid-reply ({type(exc).__name__}).",
+            code="upstream_stream_error",
+        )
+        # A broken upstream may have cut an event in half: close it so the error parses.
+        yield (b"" if ended_cleanly else b"\n\n") + stream_error_event(error)
+    finally:
+        await closer.aclose()

@@ -1,0 +1,133 @@
+"""The routes: each reads what it needs, calls one service, and picks the framing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway import chat
+from gateway.errors import APIError
+from gateway.observe import RequestRecord
+from gateway.protocol import LoreSearchRequest, parse_json, validate
+from gateway.state import GatewayState
+
+router = APIRouter()
+
+Handler = Callable[[Request, dict[str, Any], RequestRecord], Awaitable[Response]]
+
+
+def _state(request: Request) -> GatewayState:
+    return request.app.state.gateway
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    limit = _state(request).settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return parse_json(b"".join(chunks))
+
+
+def _too_large(limit: int) -> APIError:
+    return APIError(413, f"The request body is larger than {limit} bytes "
+                    "(GATEWAY_MAX_BODY_BYTES).", code="request_too_large")
+
+
+async def _generate(request: Request, route: str, handler: Handler) -> Response:
+    state = _state(request)
+    record = RequestRecord(route=route, metrics=state.metrics)
+    if incoming := request.headers.get("x-request-id"):
+        record.request_id = incoming[:64]
+    streaming = False
+    try:
+        response = await handler(request, await read_body(request), record)
+        streaming = record.stream and response.media_type == "text/event-stream"
+        return response
+    except APIError as exc:
+        record.status = exc.status
+        exc.headers.setdefault("X-Request-Id", record.request_id)
+        raise
+    finally:
+        if not streaming:
+            record.finish()
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    return await _generate(request, "chat", chat.chat_completions)
+
+
+@router.post("/v1/completions")
+async def completions(request: Request) -> Response:
+    return await _generate(request, "completions", chat.completions)
+
+
+@router.get("/v1/models")
+async def models(request: Request) -> Response:
+    _, data = await _state(request).pool.get_json("/models")
+    return JSONResponse(data)
+
+
+@router.get("/v1/worlds")
+async def worlds(request: Request) -> Response:
+    lore = _state(request).lore
+    status = lore.engine.status() if lore.ready.is_set() and not lore.error else {}
+    return JSONResponse({
+        "object": "list",
+        "default": lore.default_world,
+        "data": [{"id": name, "object": "world", **status.get(name, {})}
+                 for name in lore.world_names()],
+    })
+
+
+@router.post("/v1/lore/search")
+async def lore_search(request: Request) -> Response:
+    search = validate(LoreSearchRequest, await read_body(request))
+    if not search.messages and not search.query:
+        raise APIError(400, "Give either 'messages' or 'query'.", param="messages")
+    messages = ([m.model_dump() for m in search.messages] if search.messages
+                else [{"role": "user", "content": search.query}])
+    world, selection = await _state(request).lore.search(
+        search.world, messages, search.chapter, search.lore_budget)
+    return JSONResponse({
+        "world": world,
+        "entries": [_hit(hit) for hit in selection.entries],
+        "dropped": [_hit(hit) for hit in selection.dropped],
+        "tokens": selection.tokens,
+        "context": selection.context,
+    })
+
+
+def _hit(hit: Any) -> dict[str, Any]:
+    return {"id": hit.id, "name": hit.name, "score": round(hit.score, 4),
+            "trigger": hit.trigger, "tokens": hit.tokens}
+
+
+@router.get("/health")
+async def health(request: Request) -> Response:
+    state = _state(request)
+    upstreams = state.pool.describe()
+    lore = state.lore
+    index = ("building" if not lore.ready.is_set() else "failed" if lore.error else "ready")
+    ok = any(u["healthy"] for u in upstreams) and index == "ready"
+    return JSONResponse(
+        {"status": "ok" if ok else "degraded", "upstreams": upstreams,
+         "index": index, "index_error": lore.error, "worlds": lore.world_names()},
+        status_code=200 if ok else 503,
+    )
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(_state(request).metrics.registry),
+                    media_type=CONTENT_TYPE_LATEST)

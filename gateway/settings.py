@@ -1,0 +1,74 @@
+"""Gateway settings: defaults here, overrides in configs/gateway.yaml, then GATEWAY_* variables.
+
+The lore settings (worlds, index, budget...) come from `RetrievalSettings`, so the gateway and
+`python -m retrieval` read one configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+from retrieval.settings import RetrievalSettings
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG_FILE = REPO / "configs" / "gateway.yaml"
+
+
+class GatewaySettings(RetrievalSettings):
+    host: str = Field("127.0.0.1", description="Interface to bind; 127.0.0.1 keeps it local.")
+    port: int = Field(8001, ge=1, le=65535)
+    upstream_url: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000/v1"],
+        description="One or more OpenAI-compatible base URLs (comma-separated in the env var).",
+    )
+    upstream_api_key: SecretStr | None = Field(None, description="Bearer key vLLM expects.")
+    api_key: SecretStr | None = Field(None, description="When set, clients must send it.")
+    connect_timeout: float = Field(3.0, gt=0, description="Seconds to reach an upstream.")
+    read_timeout: float = Field(
+        600.0, gt=0, description="Longest silence from an upstream, between stream chunks too."
+    )
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, description="Larger requests get 413.")
+    health_interval: float = Field(5.0, gt=0, description="Seconds between upstream checks.")
+    tools: Literal["auto", "forward", "drop"] = Field(
+        "auto",
+        description="auto: forward tools, and drop them (with a warning) if the upstream "
+        "has no tool parser; forward: always; drop: never forward them.",
+    )
+    reply_reserve_tokens: int = Field(
+        512, ge=0, description="Room kept for the reply when a request sets no max_tokens."
+    )
+    restart_marker: Path = Field(
+        REPO / ".loregate" / "run" / "upstream-restarting",
+        description="While this file exists, an unreachable upstream answers 503 + Retry-After.",
+    )
+    access_log: bool = True
+
+    @field_validator("upstream_url", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in value.replace(" ", ",").split(",") if part]
+        if isinstance(value, list):
+            return [str(url).rstrip("/") for url in value]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=CONFIG_FILE)
+        return (init_settings, env_settings, yaml_source)

@@ -1,0 +1,168 @@
+"""`make serve`: run vLLM and the gateway together, show progress, stop both on Ctrl-C.
+
+Each server runs in its own process group with a parent-death signal, so neither outlives this
+supervisor, even if it is killed. When `make train` deploys a new model (the link
+merged_models/current moves), vLLM restarts on it while the gateway answers 503 + Retry-After.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RUN = REPO / ".loregate" / "run"
+LOGS = REPO / ".loregate" / "logs"
+CURRENT = REPO / "merged_models" / "current"
+RESTART_MARKER = RUN / "upstream-restarting"
+VLLM_PORT = int(os.environ.get("LOREGATE_VLLM_PORT", "8000"))
+GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8001"))
+# vLLM log lines worth showing while it starts (the rest stays in the log file).
+PROGRESS_MARKERS = ("Loading weights", "Loading safetensors", "model weights took",
+                    "KV cache", "Starting vLLM", "Application startup complete", "ERROR")
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    os.setsid()
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Service:
+    def __init__(self, name: str, command: list[str], health_url: str) -> None:
+        self.name, self.command, self.health_url = name, command, health_url
+        self.log_path = LOGS / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        RUN.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.command, cwd=REPO, stdout=log,
+                                        stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        (RUN / f"{self.name}.pid").write_text(str(self.process.pid))
+
+    def wait_healthy(self, timeout: float) -> None:
+        started = time.monotonic()
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        last_note = 0.0
+        while True:
+            if self.process is None or self.process.poll() is not None:
+                raise SystemExit(f"[serve] {self.name} exited during start-up; "
+                                 f"see {self.log_path.relative_to(REPO)}")
+            if _healthy(self.health_url):
+                print(f"[serve] {self.name} ready after {time.monotonic() - started:.0f} s",
+                      flush=True)
+                return
+            offset = _show_progress(self.name, self.log_path, offset)
+            elapsed = time.monotonic() - started
+            if elapsed - last_note >= 15:
+                print(f"[serve] waiting for {self.name}... {elapsed:.0f} s", flush=True)
+                last_note = elapsed
+            if elapsed > timeout:
+                raise SystemExit(f"[serve] {self.name} not healthy after {timeout:.0f} s; "
+                                 f"see {self.log_path.relative_to(REPO)}")
+            time.sleep(1)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        (RUN / f"{self.name}.pid").unlink(missing_ok=True)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _show_progress(name: str, log_path: Path, offset: int) -> int:
+    if not log_path.exists():
+        return offset
+    with log_path.open("rb") as log:
+        log.seek(offset)
+        for raw in log:
+            line = raw.decode(errors="replace").strip()
+            if any(marker in line for marker in PROGRESS_MARKERS):
+                print(f"[serve] {name}: {line[-150:]}", flush=True)
+        return log.tell()
+
+
+def _model_target() -> str | None:
+    return os.path.realpath(CURRENT) if CURRENT.exists() else None
+
+
+def continue_config() -> str:
+    base = f"http://127.0.0.1:{GATEWAY_PORT}/v1"
+    return f"""Continue.dev config (~/.continue/config.yaml):
+  models:
+    - name: loregate
+      provider: openai
+      model: loregate
+      apiBase: {base}
+      roles: [chat, edit, autocomplete]
+
+Or config.json:
+  {{"models": [{{"title": "loregate", "provider": "openai", "model": "loregate",
+                "apiBase": "{base}"}}]}}"""
+
+
+def main() -> int:
+    vllm = Service("vllm", ["scripts/serve_vllm.sh", "", str(VLLM_PORT)],
+                   f"http://127.0.0.1:{VLLM_PORT}/health")
+    gateway = Service("gateway", ["scripts/serve_rag_proxy.sh", *sys.argv[1:2]],
+                      f"http://127.0.0.1:{GATEWAY_PORT}/health")
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        print("[serve] starting vLLM (the first start takes a minute or more on a CPU)",
+              flush=True)
+        vllm.start()
+        gateway.start()
+        vllm.wait_healthy(timeout=900)
+        gateway.wait_healthy(timeout=600)
+        print(f"\n[serve] ready. Gateway: http://127.0.0.1:{GATEWAY_PORT}/v1   "
+              f"vLLM: http://127.0.0.1:{VLLM_PORT}/v1   logs: .loregate/logs/\n")
+        print(continue_config(), "\n\n[serve] Ctrl-C stops both.", flush=True)
+        served = _model_target()
+        while True:
+            time.sleep(2)
+            for service in (vllm, gateway):
+                if service.process and service.process.poll() is not None:
+                    print(f"[serve] {service.name} stopped unexpectedly; see "
+                          f"{service.log_path.relative_to(REPO)}", file=sys.stderr)
+                    return 1
+            if (target := _model_target()) != served:
+                print(f"[serve] new model deployed ({target}); restarting vLLM", flush=True)
+                RESTART_MARKER.touch()
+                try:
+                    vllm.stop()
+                    vllm.start()
+                    vllm.wait_healthy(timeout=900)
+                finally:
+                    RESTART_MARKER.unlink(missing_ok=True)
+                served = target
+    except KeyboardInterrupt:
+        print("\n[serve] stopping...", flush=True)
+        return 0
+    finally:
+        gateway.stop()
+        vllm.stop()
+        RESTART_MARKER.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

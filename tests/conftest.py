@@ -1,0 +1,15 @@
+"""Shared test set-up: offline model loading and the repo's scripts on the import path."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+for path in (REPO, REPO / "scripts"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))

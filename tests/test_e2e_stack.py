@@ -1,0 +1,114 @@
+"""The whole stack, no fakes: real vLLM serving the embedded model, the real gateway with real
+Chroma and the real embedding model, and real clients (the official openai client and the
+Continue CLI) talking to the gateway."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import openai
+import pytest
+
+from e2e_stack import REPO, gateway_server, vllm_server
+
+QUESTION = [{"role": "user", "content": "Describe Elena Vasquez's cybernetic arm in one line."}]
+NODE_DIR = REPO / ".loregate" / "node"
+CONTINUE_CLI = "@continuedev/cli@1.5.47"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    logs = tmp_path_factory.mktemp("stack")
+    with vllm_server(logs) as vllm, gateway_server(vllm, logs) as gateway:
+        yield vllm, gateway, logs
+
+
+def test_a_streamed_chat_through_the_gateway_carries_lore_to_vllm(stack):
+    vllm, gateway, _ = stack
+    client = openai.OpenAI(base_url=gateway, api_key="unused", max_retries=0)
+    with client.chat.completions.with_streaming_response.create(
+        model="loregate", messages=QUESTION, stream=True, max_tokens=40, temperature=0,
+        seed=1, stream_options={"include_usage": True},
+    ) as response:
+        entries = response.headers["x-lore-entries"].split(",")
+        lore_tokens = int(response.headers["x-lore-tokens"])
+        chunks = list(response.parse())
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "characters/elena-vasquez" in entries
+    assert text.strip()
+    with_lore = chunks[-1].usage.prompt_tokens
+
+    # The same request straight to vLLM: the difference in prompt tokens is the lore.
+    direct = openai.OpenAI(base_url=vllm, api_key="unused", max_retries=0)
+    plain = direct.chat.completions.create(model="loregate", messages=QUESTION, max_tokens=1)
+    assert with_lore - plain.usage.prompt_tokens >= 0.9 * lore_tokens > 0
+
+
+def test_lore_off_is_transparent(stack):
+    vllm, gateway, _ = stack
+    body = {"model": "loregate", "messages": QUESTION, "max_tokens": 12, "temperature": 0,
+            "seed": 3}
+    through = openai.OpenAI(base_url=gateway, api_key="x", max_retries=0).chat.completions
+    direct = openai.OpenAI(base_url=vllm, api_key="x", max_retries=0).chat.completions
+    a = through.create(**body, extra_headers={"X-Lore": "off"})
+    b = direct.create(**body)
+    assert a.usage.prompt_tokens == b.usage.prompt_tokens
+    assert a.choices[0].message.content == b.choices[0].message.content
+
+
+def test_models_and_lore_search_answer_from_the_real_index(stack):
+    _, gateway, _ = stack
+    client = openai.OpenAI(base_url=gateway, api_key="unused", max_retries=0)
+    assert client.models.list().data[0].id == "loregate"
+    found = client.post("/lore/search", cast_to=object,
+                        body={"query": "the glowing skin language of the tall aliens"})
+    assert found["world"] == "scifi_world"
+    assert found["entries"], found
+    assert all(e["trigger"] in {"name", "alias", "key", "vector", "related", "always"}
+               for e in found["entries"])
+
+
+def _continue_cli() -> Path:
+    cli = NODE_DIR / "node_modules" / ".bin" / "cn"
+    if not cli.exists():
+        npm = shutil.which("npm")
+        assert npm, "npm is needed for the Continue CLI test (Debian: apt-get install npm)"
+        NODE_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR),
+                        CONTINUE_CLI], check=True, capture_output=True, timeout=600)
+    return cli
+
+
+def test_the_continue_cli_chats_through_the_gateway(stack, tmp_path):
+    _, gateway, logs = stack
+    config = tmp_path / "config.yaml"
+    config.write_text(f"""name: loregate
+version: 0.0.1
+schema: v1
+models:
+  - name: loregate
+    provider: openai
+    model: loregate
+    apiBase: {gateway.replace("127.0.0.1", "localhost")}
+    apiKey: unused
+    roles: [chat, edit]
+""")
+    home = tmp_path / "home"
+    home.mkdir()
+    result = subprocess.run(
+        [str(_continue_cli()), "-p", "Who is Elena Vasquez? One sentence.", "--config",
+         str(config)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HOME": str(home), "CONTINUE_CLI_DISABLE_TELEMETRY": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() and '"status":"error"' not in result.stdout
+    gateway_log = next(logs.glob("gateway-*.log")).read_text()
+    assert "dropped" in gateway_log and "tools" in gateway_log
+    access = [json.loads(line.split("loregate.access ", 1)[1])
+              for line in gateway_log.splitlines() if "loregate.access " in line]
+    assert any("characters/elena-vasquez" in a["entries"] and a["stream"] for a in access)
