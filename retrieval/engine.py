@@ -1,0 +1,258 @@
+"""The lore engine: worlds on disk + their Chroma indexes -> the lore block for a chat.
+
+Construction is free; `open()` loads every world and refreshes stale indexes. Each world's
+loaded state is an immutable snapshot swapped in whole, so `select` can run in many threads
+while the watcher re-indexes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from retrieval.cache import LRU
+from retrieval.embed import Embedder
+from retrieval.errors import RetrievalError, UnknownWorld
+from retrieval.index import IndexReport, sync
+from retrieval.messages import recent_texts
+from retrieval.select import Selection, assemble, empty
+from retrieval.settings import RetrievalSettings
+from retrieval.store import LoreStore
+from retrieval.tokens import load_counter
+from retrieval.triggers import TriggerIndex, words
+from retrieval.watch import WorldWatcher
+from retrieval.world import WORLD_NAME, ParseCache, World, load_world
+
+log = logging.getLogger("retrieval")
+
+MIN_QUERY_WORDS = 3  # "ok", "go on": too little to search by meaning
+CHUNKS_PER_ENTRY = 3  # ask Chroma for this many chunks per wanted entry
+ISSUES_LOGGED = 20
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    world: World
+    triggers: TriggerIndex
+    collection: Any | None
+    chunks: int
+    version: int
+    error: str | None = None
+
+
+class LoreEngine:
+    def __init__(self, settings: RetrievalSettings,
+                 count_tokens: Callable[[str], int] | None = None) -> None:
+        self.settings = settings
+        self._count = lru_cache(maxsize=8192)(count_tokens) if count_tokens else None
+        self.tokenizer = "caller's counter" if count_tokens else ""
+        self.store = LoreStore(settings.index_dir, settings.chroma_url)
+        self.embedder = Embedder(settings.embed_model_dir)
+        self._states: dict[str, _Loaded] = {}
+        self._parse_caches: dict[str, ParseCache] = {}
+        self._versions = 0
+        self._lock = threading.RLock()  # one load or re-index at a time
+        self._query_vectors: LRU[Any] = LRU(4096)
+        self._query_hits: LRU[list[tuple[str, float]]] = LRU(4096)
+        self._watcher: WorldWatcher | None = None
+
+    # life cycle ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Load every world and bring its index up to date. Failures are logged per world."""
+        with self._lock:
+            names = self.world_names()
+            log.info("opening %d world(s) from %s; index at %s", len(names),
+                     self.settings.worlds_dir, self.store.location)
+            for name in names:
+                self._refresh(name)
+        if self.settings.watch:
+            self.start_watching()
+
+    def close(self) -> None:
+        self.stop_watching()
+        with self._lock:
+            self._states.clear()
+        self._query_hits.clear()
+
+    def start_watching(self) -> None:
+        with self._lock:
+            if self._watcher is None:
+                self._watcher = WorldWatcher(self.settings.worlds_dir, self._on_change)
+            self._watcher.start()
+
+    def stop_watching(self) -> None:
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.stop()
+
+    # questions ----------------------------------------------------------------------------
+
+    def world_names(self) -> list[str]:
+        root = self.settings.worlds_dir
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if p.is_dir() and WORLD_NAME.match(p.name))
+
+    def status(self) -> dict[str, dict]:
+        report = {}
+        for name in self.world_names():
+            state = self._states.get(name)
+            if state is None:
+                report[name] = {"entries": 0, "indexed": False, "issues": 0, "error": None}
+                continue
+            report[name] = {
+                "entries": len(state.world.entries),
+                "indexed": state.collection is not None and state.error is None,
+                "issues": len(state.world.issues),
+                "error": state.error,
+            }
+        return report
+
+    def world(self, name: str) -> World:
+        return self._state(name).world
+
+    def world_budget(self, name: str) -> int:
+        budget = self._state(name).world.budget_tokens
+        return self.settings.budget_tokens if budget is None else budget
+
+    # selection ----------------------------------------------------------------------------
+
+    def select(self, world: str, messages: list[dict], *, chapter: int | None = None,
+               budget_tokens: int | None = None) -> Selection:
+        state = self._state(world)
+        if state.error is not None:
+            raise RetrievalError(state.error)
+        budget = self.world_budget(world) if budget_tokens is None else budget_tokens
+        if budget <= 0:
+            return empty(world)
+        texts = recent_texts(messages, self.settings.recent_turns)
+        keyword = state.triggers.find(texts)
+        vector = self._vector_hits(state, texts)
+        return assemble(state.world, keyword, vector, chapter=chapter, budget=budget,
+                        count=self._counter())
+
+    def search(self, world: str, query: str, *, chapter: int | None = None,
+               budget_tokens: int | None = None) -> Selection:
+        """Dry run on a plain query string, as if it were the only message."""
+        return self.select(world, [{"role": "user", "content": query}], chapter=chapter,
+                           budget_tokens=budget_tokens)
+
+    def _vector_hits(self, state: _Loaded, texts: list[str]) -> list[tuple[str, float]]:
+        top_k = self.settings.vector_top_k
+        queries = [t for t in texts if len(words(t)) >= MIN_QUERY_WORDS]
+        if top_k == 0 or not queries or state.collection is None or state.chunks == 0:
+            return []
+        n_results = min(top_k * CHUNKS_PER_ENTRY, state.chunks)
+        key = (state.world.name, state.version, n_results)
+        missing = [t for t in dict.fromkeys(queries) if self._query_hits.get((*key, t)) is None]
+        if missing:
+            vectors = self._vectors_for(missing)
+            for text, hits in zip(missing, self.store.query(state.collection, vectors, n_results),
+                                  strict=True):
+                self._query_hits.put((*key, text), hits)
+        best: dict[str, float] = {}
+        for text in queries:
+            for entry_id, similarity in self._query_hits.get((*key, text)) or []:
+                if similarity >= self.settings.vector_threshold:
+                    best[entry_id] = max(similarity, best.get(entry_id, -1.0))
+        ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
+        return ranked[:top_k]
+
+    def _vectors_for(self, texts: list[str]) -> list[Any]:
+        """Embed only texts not seen before: a chat re-sends its earlier messages every turn."""
+        new = [t for t in texts if self._query_vectors.get(t) is None]
+        if new:
+            for text, vector in zip(new, self.embedder.embed(new), strict=True):
+                self._query_vectors.put(text, vector)
+        return [self._query_vectors.get(t) for t in texts]
+
+    # loading and indexing -----------------------------------------------------------------
+
+    def reindex(self, world: str, *, rebuild: bool = False) -> IndexReport:
+        """Reload `world` from disk and sync its index now; raises on failure (for the CLI)."""
+        self._check_known(world)
+        with self._lock:
+            report = self._refresh(world, rebuild=rebuild)
+            state = self._states[world]
+            if state.error is not None:
+                raise RetrievalError(state.error)
+            assert report is not None
+            return report
+
+    def _state(self, world: str) -> _Loaded:
+        state = self._states.get(world)
+        if state is not None:
+            return state
+        self._check_known(world)
+        with self._lock:
+            if world not in self._states:
+                self._refresh(world)
+            return self._states[world]
+
+    def _check_known(self, world: str) -> None:
+        names = self.world_names()
+        if world not in names:
+            raise UnknownWorld(world, names)
+
+    def _refresh(self, name: str, rebuild: bool = False) -> IndexReport | None:
+        """Load the world, sync its index, swap the snapshot in. Records errors, never raises."""
+        cache = self._parse_caches.setdefault(name, {})
+        root = self.settings.worlds_dir / name
+        try:
+            world = load_world(root, cache)
+        except Exception as exc:
+            log.error("world %s failed to load: %s", name, exc)
+            empty_world = World(name, root, {})
+            self._swap(name, empty_world, None, 0, f"world '{name}' failed to load: {exc}")
+            return None
+        _log_issues(world)
+        try:
+            self._counter()
+            collection, report = sync(world, self.store, self.embedder, rebuild=rebuild)
+            chunks = collection.count()
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, RetrievalError) else (
+                f"the lore index of '{name}' at {self.store.location} is unusable "
+                f"({type(exc).__name__}: {exc}); rebuild it with "
+                f"`python -m retrieval index {name} --rebuild`")
+            log.error("%s", message)
+            self._swap(name, world, None, 0, message)
+            return None
+        self._swap(name, world, collection, chunks, None)
+        log.info("world %s ready: %d entries, %d chunks indexed, %d issue(s)", name,
+                 len(world.entries), chunks, len(world.issues))
+        return report
+
+    def _swap(self, name: str, world: World, collection: Any, chunks: int,
+              error: str | None) -> None:
+        self._versions += 1
+        self._states[name] = _Loaded(world, TriggerIndex(world.entries.values()), collection,
+                                     chunks, self._versions, error)
+
+    def _on_change(self, worlds: set[str]) -> None:
+        known = set(self.world_names())
+        with self._lock:
+            for name in sorted(worlds & known):
+                report = self._refresh(name)
+                if report is not None and report.changed:
+                    log.info("re-indexed after a change: %s", report)
+
+    def _counter(self) -> Callable[[str], int]:
+        if self._count is None:
+            count, self.tokenizer = load_counter(self.settings.tokenizer_dir)
+            log.info("counting lore tokens with %s", self.tokenizer)
+            self._count = lru_cache(maxsize=8192)(count)
+        return self._count
+
+
+def _log_issues(world: World) -> None:
+    for issue in world.issues[:ISSUES_LOGGED]:
+        log.warning("%s (skipped)", issue)
+    if len(world.issues) > ISSUES_LOGGED:
+        log.warning("... and %d more issues in %s; run `python -m retrieval check %s`",
+                    len(world.issues) - ISSUES_LOGGED, world.name, world.name)

