@@ -108,7 +108,8 @@ class LoreService:
         world = self.resolve_world(controls.world)
         if not await self._usable():
             return LoreOutcome("unavailable", world, warnings=[self.error or ""])
-        text = prompt if isinstance(prompt, str) else " ".join(p for p in prompt if isinstance(p, str))
+        parts = [prompt] if isinstance(prompt, str) else [p for p in prompt if isinstance(p, str)]
+        text = " ".join(parts)
         messages = [{"role": "user", "content": text}]
         return await self._select(world, messages, controls.chapter, controls.budget)
 

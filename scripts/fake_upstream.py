@@ -91,8 +91,9 @@ def build_fake_upstream(behaviour: Behaviour | None = None) -> Starlette:
                              "choices": [{"index": 0, "text": text, "finish_reason": "stop"}]})
 
     async def models(_: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [
-            {"id": MODEL, "object": "model", "owned_by": "fake", "max_model_len": b.max_model_len}]})
+        model = {"id": MODEL, "object": "model", "owned_by": "fake",
+                 "max_model_len": b.max_model_len}
+        return JSONResponse({"object": "list", "data": [model]})
 
     async def tokenize(request: Request) -> Response:
         body = await request.json()

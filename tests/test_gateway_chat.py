@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from fake_upstream import Behaviour
+from gateway.budget import LORE_WRAPPER_TOKENS
 from gateway_fakes import LORE, FakeEngine, make_client
 
 ELENA = [{"role": "user", "content": "Elena checks the reactor."}]
@@ -78,8 +79,8 @@ def test_lore_off_by_header_or_body_forwards_the_messages_as_sent():
     assert engine.calls == []
 
 
-def test_streaming_relays_the_upstreams_bytes_exactly():
-    client, upstream, _ = make_client(Behaviour(chunks=5))
+def test_streaming_relays_every_chunk_the_usage_and_done():
+    client, _, _ = make_client(Behaviour(chunks=5))
     body = {"model": "m", "messages": ELENA, "stream": True,
             "stream_options": {"include_usage": True}}
     with client, client.stream("POST", "/v1/chat/completions", json=body) as r:
@@ -110,20 +111,21 @@ def test_an_engine_that_cannot_open_does_not_take_the_gateway_down():
         r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
         health = client.get("/health")
     assert r.status_code == 200 and r.headers["x-lore-status"] == "unavailable"
+    assert upstream.received[-1]["messages"] == ELENA
     assert health.status_code == 503 and health.json()["index"] == "failed"
 
 
 def test_lore_shrinks_to_fit_the_context_window():
-    # 2,000-token window; the prompt is ~1,500 bytes and the reply asks for 400 tokens.
-    client, _, engine = make_client(Behaviour(max_model_len=2000))
+    # 1,500-token window; the prompt is ~1,500 bytes (the fake counts 4 bytes a token)
+    # and the reply asks for 400 tokens.
+    client, _, engine = make_client(Behaviour(max_model_len=1500))
     messages = [{"role": "user", "content": "Elena " + "x" * 1500}]
     with client:
         client.get("/health")  # lets the first health check read max_model_len
         client.post("/v1/chat/completions",
                     json={"model": "m", "messages": messages, "max_tokens": 400})
-    budget = engine.calls[-1]["budget"]
-    assert 0 < budget < 1024
-    assert budget <= 2000 - 400 - len(json.dumps(messages)) // 4
+    prompt_tokens = len(json.dumps(messages)) // 4
+    assert engine.calls[-1]["budget"] == 1500 - 400 - prompt_tokens - LORE_WRAPPER_TOKENS
 
 
 def test_no_room_at_all_forwards_without_lore_for_the_upstream_to_judge():
@@ -159,6 +161,7 @@ def test_completions_pass_through_without_lore_unless_asked():
         with_lore = client.post("/v1/completions",
                                 json={"model": "m", "prompt": prompt, "lore": True})
     assert plain.status_code == 200 and plain.headers["x-lore-status"] == "off"
+    assert with_lore.headers["x-lore-entries"] == "characters/elena-vasquez"
     assert upstream.received[0]["prompt"] == prompt
     assert upstream.received[1]["prompt"] == LORE + "\n\n" + prompt
     assert "lore" not in upstream.received[1]

@@ -28,7 +28,8 @@ def routed_transport(live: dict[str, Behaviour]) -> httpx.AsyncBaseTransport:
 
 async def post(pool: UpstreamPool) -> str:
     async with pool.open("POST", "/chat/completions",
-                         json={"messages": [{"role": "user", "content": "hi"}]}) as (up, r):
+                         json={"messages": [{"role": "user", "content": "hi"}],
+                               "stream": True}) as (up, r):
         await r.aread()
         return up.url
 
