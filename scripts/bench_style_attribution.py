@@ -70,6 +70,7 @@ def main() -> int:
         print("\ncomponent anchors (median distance) and how well each alone separates authors:")
         for name, values in measured.items():
             print(f"  {name:<28} same={values['same']:.2f} different={values['different']:.2f}"
+                  f" spread={values['spread']:.2f}"
                   f"  wins={100 * values['same_author_wins']:.1f}%")
 
     _write_json(args.output, {

@@ -108,11 +108,13 @@ def run(authors: dict[str, str], max_windows: int | None = None) -> Benchmark:
 
 
 def calibration(bench: Benchmark) -> dict[str, dict[str, float]]:
-    """Median distance of same-author and of other-author windows, and how well each separates."""
+    """Per component: median distance of same-author and of other-author windows, their mean
+    standard deviation (spread), and how well the component alone separates authors."""
     return {
         name: {
             "same": statistics.median(same),
             "different": statistics.median(other),
+            "spread": (statistics.stdev(same) + statistics.stdev(other)) / 2,
             "same_author_wins": _win_rate([-d for d in same], [-d for d in other]),
         }
         for name, (same, other) in bench.components.items()

@@ -107,14 +107,20 @@ def _rounds(cases: list[Case], s: SamplingSettings, run_round) -> list[Generatio
 
 
 def generate_remote(
-    url: str, model: str, cases: list[Case], s: SamplingSettings, timeout: float = 600.0
+    url: str,
+    model: str,
+    cases: list[Case],
+    s: SamplingSettings,
+    timeout: float = 600.0,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[Generation]:
+    """`transport` replaces the network (tests pass an `httpx.MockTransport`)."""
     url = base_url(url)
-    return _rounds(
-        cases,
-        s,
-        lambda rnd, bar: asyncio.run(_round_remote(url, model, cases, rnd, s, timeout, bar)),
-    )
+
+    def run_round(rnd: int, bar: tqdm) -> list[Generation]:
+        return asyncio.run(_round_remote(url, model, cases, rnd, s, timeout, bar, transport))
+
+    return _rounds(cases, s, run_round)
 
 
 def generate_local(model_path: str, cases: list[Case], s: SamplingSettings) -> list[Generation]:
