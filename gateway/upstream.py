@@ -164,12 +164,15 @@ class UpstreamPool:
     def _restarting(self) -> bool:
         return self._restart_marker is not None and self._restart_marker.exists()
 
+    def _restarting_error(self) -> APIError:
+        return APIError(
+            503, "The model server is restarting on a new model; try again shortly.",
+            code="upstream_restarting", headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+
     def _none_reachable(self) -> APIError:
         if self._restarting():
-            return APIError(
-                503, "The model server is restarting on a new model; try again shortly.",
-                code="upstream_restarting", headers={"Retry-After": RETRY_AFTER_SECONDS},
-            )
+            return self._restarting_error()
         urls = ", ".join(u.url for u in self.upstreams)
         return APIError(
             502,
@@ -179,6 +182,8 @@ class UpstreamPool:
         )
 
     def _unreachable(self, upstream: Upstream, exc: BaseException) -> APIError:
+        if self._restarting():
+            return self._restarting_error()
         return APIError(
             502, f"The model server at {upstream.url} failed: {type(exc).__name__}: {exc}",
             code="upstream_error",

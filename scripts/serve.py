@@ -17,9 +17,9 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-RUN = REPO / ".loregate" / "run"
-LOGS = REPO / ".loregate" / "logs"
-CURRENT = REPO / "merged_models" / "current"
+RUN = Path(os.environ.get("LOREGATE_RUN_DIR", REPO / ".loregate" / "run"))
+LOGS = Path(os.environ.get("LOREGATE_LOG_DIR", REPO / ".loregate" / "logs"))
+CURRENT = Path(os.environ.get("LOREGATE_MERGED_MODELS", REPO / "merged_models")) / "current"
 RESTART_MARKER = RUN / "upstream-restarting"
 VLLM_PORT = int(os.environ.get("LOREGATE_VLLM_PORT", "8000"))
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8001"))
@@ -55,7 +55,7 @@ class Service:
         while True:
             if self.process is None or self.process.poll() is not None:
                 raise SystemExit(f"[serve] {self.name} exited during start-up; "
-                                 f"see {self.log_path.relative_to(REPO)}")
+                                 f"see {self.log_path}")
             if _healthy(self.health_url):
                 print(f"[serve] {self.name} ready after {time.monotonic() - started:.0f} s",
                       flush=True)
@@ -67,7 +67,7 @@ class Service:
                 last_note = elapsed
             if elapsed > timeout:
                 raise SystemExit(f"[serve] {self.name} not healthy after {timeout:.0f} s; "
-                                 f"see {self.log_path.relative_to(REPO)}")
+                                 f"see {self.log_path}")
             time.sleep(1)
 
     def stop(self) -> None:
@@ -124,6 +124,8 @@ Or config.json:
 def main() -> int:
     vllm = Service("vllm", ["scripts/serve_vllm.sh", "", str(VLLM_PORT)],
                    f"http://127.0.0.1:{VLLM_PORT}/health")
+    os.environ["GATEWAY_UPSTREAM_URL"] = f"http://127.0.0.1:{VLLM_PORT}/v1"
+    os.environ["GATEWAY_RESTART_MARKER"] = str(RESTART_MARKER)
     gateway = Service("gateway", ["scripts/serve_rag_proxy.sh", *sys.argv[1:2]],
                       f"http://127.0.0.1:{GATEWAY_PORT}/health")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -135,7 +137,7 @@ def main() -> int:
         vllm.wait_healthy(timeout=900)
         gateway.wait_healthy(timeout=600)
         print(f"\n[serve] ready. Gateway: http://127.0.0.1:{GATEWAY_PORT}/v1   "
-              f"vLLM: http://127.0.0.1:{VLLM_PORT}/v1   logs: .loregate/logs/\n")
+              f"vLLM: http://127.0.0.1:{VLLM_PORT}/v1   logs: {LOGS}\n")
         print(continue_config(), "\n\n[serve] Ctrl-C stops both.", flush=True)
         served = _model_target()
         while True:
@@ -143,7 +145,7 @@ def main() -> int:
             for service in (vllm, gateway):
                 if service.process and service.process.poll() is not None:
                     print(f"[serve] {service.name} stopped unexpectedly; see "
-                          f"{service.log_path.relative_to(REPO)}", file=sys.stderr)
+                          f"{service.log_path}", file=sys.stderr)
                     return 1
             if (target := _model_target()) != served:
                 print(f"[serve] new model deployed ({target}); restarting vLLM", flush=True)

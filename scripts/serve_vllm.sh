@@ -15,8 +15,9 @@ port=${2:-8000}
 mem_tenths=${3:-9}
 max_len=${4:-8192}
 
+merged=${LOREGATE_MERGED_MODELS:-merged_models}
 if [[ -z "$model" ]]; then
-  if [[ -e merged_models/current/config.json ]]; then model=merged_models/current
+  if [[ -e "$merged/current/config.json" ]]; then model=$merged/current
   else model=models/SmolLM2-135M-Instruct; fi
 fi
 if [[ ! -f "$model/config.json" ]]; then

