@@ -80,9 +80,11 @@ async def _round_remote(
     s: SamplingSettings,
     timeout: float,
     progress: tqdm,
+    transport: httpx.AsyncBaseTransport | None,
 ) -> list[Generation]:
     limit = asyncio.Semaphore(s.concurrency)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0)) as client:
+    client_timeout = httpx.Timeout(timeout, connect=10.0)
+    async with httpx.AsyncClient(timeout=client_timeout, transport=transport) as client:
 
         async def one(i: int, case: Case) -> Generation:
             async with limit:
