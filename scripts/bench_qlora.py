@@ -1,0 +1,472 @@
+"""Throughput and peak memory of the LoRA/QLoRA recipe on a Llama-3.1-8B-shaped model.
+
+    python scripts/bench_qlora.py --mode qlora --levers bf16,chunked_ce,varlen --steps 8 \
+        --micro-batch 4 --out scripts/results/qlora-x.json
+
+The model is built the way a transformers + peft runner builds it (bitsandbytes NF4 with double
+quantisation and bf16 compute for QLoRA, peft LoRA on the recipe's modules, gradient
+checkpointing, paged AdamW 8-bit, bf16 autocast), from a config, with random weights: no
+download is possible and the cost is the same. Token ids are Zipf(1.2)-distributed over a random
+permutation of the vocabulary; document lengths are uniform over the prepare step's
+min_tokens..max_tokens. Documents are packed into rows of sequence_len.
+
+Levers (comma separated; none = the plain runner):
+  bf16        QLoRA: keep embeddings, norms and LM head in bf16 (skip peft's fp32 upcast)
+  varlen      position ids restart per document; flash varlen attention per document
+  blockmask   position ids restart per document; SDPA with transformers' block-diagonal mask
+  chunked_ce  LM head + loss in chunks, gradients in the same pass (no full logits)
+  selective   leave as many layers un-checkpointed as fit in --memory-budget-gib
+  no_ckpt     no gradient checkpointing at all
+  compile     torch.compile each decoder layer (regional)
+  no_dropout  lora_dropout 0 (changes the recipe: less regularisation)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from training import speed  # noqa: E402
+
+LEVERS = (
+    "bf16",
+    "varlen",
+    "blockmask",
+    "chunked_ce",
+    "selective",
+    "no_ckpt",
+    "compile",
+    "no_dropout",
+)
+H100_BF16_PEAK = 790e12  # FLOP/s, measured dense bf16 matmul on this workplace's H100
+
+LLAMA_31_8B: dict[str, Any] = {
+    "vocab_size": 128256,
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "max_position_embeddings": 131072,
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 500000.0,
+    "rope_scaling": {
+        "rope_type": "llama3",
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    },
+    "bos_token_id": 128000,
+    "eos_token_id": 128001,
+    "tie_word_embeddings": False,
+}
+TINY = {
+    "vocab_size": 1024,
+    "hidden_size": 128,
+    "intermediate_size": 384,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+}
+
+RECIPE: dict[str, Any] = {  # the guide's recipe, used where the YAML is missing
+    "lora_r": 64,
+    "lora_alpha": 128,
+    "lora_dropout": 0.05,
+    "lora_target_modules": [
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    ],
+    "sequence_len": 2048,
+    "micro_batch_size": 4,
+    "optimizer": "paged_adamw_8bit",
+    "learning_rate": 2e-4,
+    "weight_decay": 0.01,
+    "gradient_checkpointing": True,
+    "min_tokens": 500,
+    "max_tokens": 2000,
+}
+
+
+def load_recipe(path: Path) -> tuple[dict[str, Any], str]:
+    if not path.exists():
+        return dict(RECIPE), "built-in (guide) recipe"
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    recipe = {key: data.get(key, default) for key, default in RECIPE.items()}
+    prepare = (data.get("loregate") or {}).get("prepare") or {}
+    for key in ("min_tokens", "max_tokens"):
+        recipe[key] = prepare.get(key, recipe[key])
+    return recipe, str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
+
+
+def parameter_count(cfg: dict[str, Any]) -> int:
+    """Parameters of the bf16 model (the N of 4N FLOPs per token), from the config alone."""
+    h, i, v, layers = (
+        cfg["hidden_size"],
+        cfg["intermediate_size"],
+        cfg["vocab_size"],
+        cfg["num_hidden_layers"],
+    )
+    kv = h // cfg["num_attention_heads"] * cfg["num_key_value_heads"]
+    per_layer = 2 * h * h + 2 * h * kv + 3 * h * i + 2 * h
+    return 2 * v * h + layers * per_layer + h
+
+
+def make_documents(
+    n_tokens: int, vocab: int, lengths: tuple[int, int], seed: int
+) -> list[list[int]]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rank_to_id = rng.permutation(vocab)
+    docs: list[list[int]] = []
+    total = 0
+    while total < n_tokens:
+        length = int(rng.integers(lengths[0], lengths[1] + 1))
+        ranks = (rng.zipf(1.2, size=length) - 1) % vocab
+        docs.append(rank_to_id[ranks].tolist())
+        total += length
+    return docs
+
+
+def quantize_linears_nf4(layers: Any, compute_dtype: Any) -> None:
+    """What from_pretrained(quantization_config=BitsAndBytesConfig(nf4, double quant)) makes."""
+    import bitsandbytes as bnb
+    import torch
+
+    for layer in layers:
+        for parent in list(layer.modules()):
+            for name, child in list(parent.named_children()):
+                if type(child) is not torch.nn.Linear:
+                    continue
+                q = bnb.nn.Linear4bit(
+                    child.in_features,
+                    child.out_features,
+                    bias=False,
+                    compute_dtype=compute_dtype,
+                    compress_statistics=True,
+                    quant_type="nf4",
+                    device="meta",
+                )
+                q.weight = bnb.nn.Params4bit(
+                    child.weight.data,
+                    requires_grad=False,
+                    compress_statistics=True,
+                    quant_type="nf4",
+                    module=q,
+                ).to(child.weight.device)
+                setattr(parent, name, q)
+    torch.cuda.empty_cache()
+
+
+def build_model(args: argparse.Namespace, recipe: dict[str, Any], levers: set[str]) -> Any:
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = dict(LLAMA_31_8B) | (TINY if args.tiny else {})
+    if args.layers:
+        cfg["num_hidden_layers"] = args.layers
+    attn = "sdpa"
+    if "varlen" in levers:
+        attn = speed.register_varlen_attention()
+    config = LlamaConfig(**cfg, attn_implementation=attn)
+    torch.manual_seed(args.seed)
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    with torch.device(args.device):
+        model = LlamaForCausalLM(config)
+    torch.set_default_dtype(default_dtype)
+    model.config.use_cache = False
+    ckpt_kwargs = {"use_reentrant": False}
+    if args.mode == "qlora":
+        quantize_linears_nf4(model.model.layers, torch.bfloat16)
+        model.is_loaded_in_4bit = True
+        if "bf16" in levers:
+            for param in model.parameters():
+                param.requires_grad_(False)
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt_kwargs)
+        else:
+            prepare_model_for_kbit_training(model, True, ckpt_kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt_kwargs)
+    if "no_ckpt" in levers or not recipe["gradient_checkpointing"]:
+        model.gradient_checkpointing_disable()
+    lora = LoraConfig(
+        r=recipe["lora_r"],
+        lora_alpha=recipe["lora_alpha"],
+        lora_dropout=0.0 if "no_dropout" in levers else recipe["lora_dropout"],
+        target_modules=list(recipe["lora_target_modules"]),
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)
+    return model, cfg
+
+
+def make_optimizer(params: list[Any], recipe: dict[str, Any]) -> Any:
+    import torch
+
+    if recipe["optimizer"] == "paged_adamw_8bit" and torch.cuda.is_available():
+        import bitsandbytes as bnb
+
+        return bnb.optim.PagedAdamW8bit(
+            params, lr=recipe["learning_rate"], weight_decay=recipe["weight_decay"]
+        )
+    return torch.optim.AdamW(
+        params, lr=recipe["learning_rate"], weight_decay=recipe["weight_decay"]
+    )
+
+
+def loss_of(model: Any, batch: speed.PackedBatch, levers: set[str], chunk: int) -> Any:
+    import torch
+
+    varlen = "varlen" in levers
+    if "chunked_ce" not in levers:
+        return model(**batch.model_inputs(varlen)).loss
+    causal_lm = model.get_base_model()
+    inputs = batch.model_inputs(varlen)
+    labels = inputs.pop("labels")
+    hidden = causal_lm.model(**inputs).last_hidden_state
+    # bf16 like the autocast LM head it replaces (the fp32-upcast recipe hands over fp32)
+    hidden = hidden.reshape(-1, hidden.shape[-1]).to(torch.bfloat16)
+    targets = speed.shift_labels(labels).reshape(-1)
+    return speed.chunked_linear_cross_entropy(hidden, causal_lm.lm_head.weight, targets, chunk)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    levers = {lever for lever in args.levers.split(",") if lever and lever != "none"}
+    unknown = levers - set(LEVERS)
+    if unknown:
+        raise SystemExit(f"unknown lever(s) {sorted(unknown)}; choose from {', '.join(LEVERS)}")
+    recipe, recipe_source = load_recipe(Path(args.recipe))
+    seq_len = args.seq_len or (256 if args.tiny else recipe["sequence_len"])
+    micro = args.micro_batch or recipe["micro_batch_size"]
+    cuda = args.device == "cuda"
+    if args.profile and not cuda:
+        raise SystemExit("--profile reads CUDA kernel times; run it on a GPU")
+    if "selective" in levers and not cuda:
+        raise SystemExit("the selective lever plans from CUDA memory peaks; run it on a GPU")
+    t0 = time.perf_counter()
+    model, cfg = build_model(args, recipe, levers)
+    layers = model.get_base_model().model.layers
+    if "compile" in levers:
+        torch._dynamo.config.cache_size_limit = 64
+        speed.compile_layers(layers)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(trainable, recipe)
+    build_s = time.perf_counter() - t0
+
+    n_steps = args.warmup + args.steps
+    lengths = (min(recipe["min_tokens"], seq_len), min(recipe["max_tokens"], seq_len))
+    docs = make_documents(
+        int(n_steps * micro * seq_len * 1.02), cfg["vocab_size"], lengths, args.seed
+    )
+    rows = speed.pack_documents(docs, seq_len)
+    reset = bool(levers & {"varlen", "blockmask"})
+    batches = [
+        speed.collate_packed(
+            rows[i * micro : (i + 1) * micro], seq_len, pad_id=0, reset_positions=reset
+        )
+        for i in range(len(rows) // micro)
+    ]
+    if len(batches) < n_steps:
+        raise SystemExit(f"only {len(batches)} batches for {n_steps} steps; raise the doc count")
+    batches = [b.to(args.device) for b in batches[:n_steps]]
+
+    model.train()
+    unchecked = 0
+    losses: list[Any] = []
+    peaks: list[int] = []
+
+    def step(batch: speed.PackedBatch) -> None:
+        with torch.autocast(device_type=args.device, dtype=torch.bfloat16):
+            loss = loss_of(model, batch, levers, args.ce_chunk)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.detach())
+
+    probe = min(2, len(layers))
+    for i in range(args.warmup):
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        if "selective" in levers and i == 1:
+            speed.set_unchecked_layers(layers, probe)
+        step(batches[i])
+        if cuda:
+            peaks.append(torch.cuda.max_memory_allocated())
+        if "selective" in levers and i == 1:
+            budget = int(args.memory_budget_gib * 2**30)
+            unchecked = speed.plan_unchecked_layers(peaks[0], peaks[1], probe, budget, len(layers))
+            speed.set_unchecked_layers(layers, unchecked)
+        print(f"warm-up step {i + 1}/{args.warmup}: loss {losses[-1].item():.4f}", flush=True)
+
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    tokens = 0
+    start = time.perf_counter()
+    for batch in batches[args.warmup :]:
+        step(batch)
+        tokens += batch.n_tokens
+    if cuda:
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+
+    profile = profile_step(lambda: step(batches[-1])) if args.profile else None
+    n_params = parameter_count(cfg)
+    tok_s = tokens / elapsed
+    checked = sum(bool(layer.gradient_checkpointing) for layer in layers) / len(layers)
+    layer_params = n_params - 2 * cfg["vocab_size"] * cfg["hidden_size"]
+    hw_flops_per_token = 4 * n_params + 2 * layer_params * checked
+    result = {
+        "mode": args.mode,
+        "levers": sorted(levers),
+        "micro_batch": micro,
+        "sequence_len": seq_len,
+        "steps_measured": args.steps,
+        "warmup_steps": args.warmup,
+        "tokens_measured": tokens,
+        "padding_share": 1 - tokens / (args.steps * micro * seq_len),
+        "seconds": elapsed,
+        "tokens_per_s": tok_s,
+        "step_s": elapsed / args.steps,
+        "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else None,
+        "warmup_peaks_gib": [p / 2**30 for p in peaks],
+        "mfu_4n": tok_s * 4 * n_params / H100_BF16_PEAK,
+        "hfu_with_recompute": tok_s * hw_flops_per_token / H100_BF16_PEAK,
+        "unchecked_layers": sum(not layer.gradient_checkpointing for layer in layers),
+        "params_n": n_params,
+        "trainable_params": sum(p.numel() for p in trainable),
+        "losses": [round(loss.item(), 4) for loss in losses],
+        "lm_head_dtype": str(model.get_base_model().lm_head.weight.dtype),
+        "lora_layer_type": type(layers[0].self_attn.q_proj).__module__,
+        "compiled_graphs": _compiled_graphs() if "compile" in levers else 0,
+        "build_s": build_s,
+        "recipe_source": recipe_source,
+        "recipe": recipe,
+        "model_config": cfg,
+        "profile_top_kernels": profile,
+        "token_ids": "Zipf(1.2) ranks over a random vocabulary permutation (seeded)",
+    }
+    return result
+
+
+def profile_step(step: Any, top: int = 30) -> list[dict[str, Any]]:
+    """GPU time per kernel over one step, largest first (where the step's time goes)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step()
+    events = [e for e in prof.key_averages() if e.device_time_total > 0]
+    events.sort(key=lambda e: e.device_time_total, reverse=True)
+    total = sum(e.device_time_total for e in events)
+    return [{"kernel": e.key[:120], "ms": e.device_time_total / 1e3, "calls": e.count,
+             "share": e.device_time_total / total} for e in events[:top]]
+
+
+def _compiled_graphs() -> int:
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+def environment(device: str) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    env = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+    for name in ("peft", "bitsandbytes", "triton"):
+        try:
+            env[name] = __import__(name).__version__
+        except ImportError:
+            env[name] = None
+    if device == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        env |= {
+            "card": props.name,
+            "card_memory_gib": props.total_memory / 2**30,
+            "sm_count": props.multi_processor_count,
+            "cuda": torch.version.cuda,
+        }
+    return env
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--mode", choices=("qlora", "lora"), default="qlora")
+    p.add_argument("--levers", default="none", help=f"comma list of: {', '.join(LEVERS)}")
+    p.add_argument("--steps", type=int, default=8, help="measured steps")
+    p.add_argument("--warmup", type=int, default=3, help="steps before timing (compile, probe)")
+    p.add_argument("--micro-batch", type=int, default=0, help="rows per step (0: the recipe's)")
+    p.add_argument("--seq-len", type=int, default=0, help="0: the recipe's sequence_len")
+    p.add_argument("--layers", type=int, default=0, help="fewer decoder layers (smoke tests)")
+    p.add_argument("--tiny", action="store_true", help="tiny model shape for CPU smoke tests")
+    p.add_argument("--memory-budget-gib", type=float, default=23.5, help="for --levers selective")
+    p.add_argument("--ce-chunk", type=int, default=2048, help="rows per chunk for chunked_ce")
+    p.add_argument("--recipe", default=str(REPO / "configs/qlora_style_transfer.yaml"))
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", action="store_true", help="kernel time table of one more step")
+    p.add_argument("--out", type=Path, help="write the result JSON here")
+    args = p.parse_args(argv)
+    if args.warmup < (2 if "selective" in args.levers else 1):
+        p.error("--warmup must be at least 1 (2 with selective: one step probes memory)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device: run on a GPU machine, or pass --device cpu --tiny")
+    result = {
+        "environment": environment(args.device),
+        "result": run(args),
+        "command": " ".join(["python", "scripts/bench_qlora.py", *(argv or sys.argv[1:])]),
+    }
+    r = result["result"]
+    peak = f"{r['peak_gib']:.1f} GiB" if r["peak_gib"] is not None else "n/a"
+    print(
+        f"{r['mode']} [{','.join(r['levers']) or 'none'}] mb{r['micro_batch']}: "
+        f"{r['tokens_per_s']:.0f} tok/s, peak {peak}, MFU(4N) {r['mfu_4n']:.1%}, "
+        f"unchecked {r['unchecked_layers']}, losses {r['losses']}"
+    )
+    if args.out:
+        write_json(args.out, result)
+
+
+if __name__ == "__main__":
+    main()
