@@ -156,9 +156,11 @@ class LoreEngine:
                                   strict=True):
                 self._query_hits.put((*key, text), hits)
         best: dict[str, float] = {}
+        entries = state.world.entries
         for text in queries:
             for entry_id, similarity in self._query_hits.get((*key, text)) or []:
-                if similarity >= self.settings.vector_threshold:
+                always = entry_id in entries and entries[entry_id].always  # injected anyway
+                if similarity >= self.settings.vector_threshold and not always:
                     best[entry_id] = max(similarity, best.get(entry_id, -1.0))
         ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
         return ranked[:top_k]

@@ -15,6 +15,7 @@ from typing import Any
 
 from retrieval.embed import Embedder
 from retrieval.entry import Entry
+from retrieval.render import cut_points
 from retrieval.store import CHUNK_FORMAT, Chunk, LoreStore
 from retrieval.world import World
 
@@ -64,19 +65,29 @@ def entry_chunks(entry: Entry) -> list[Chunk]:
 
 
 def _pieces(text: str) -> list[str]:
-    """Split at paragraph boundaries so no piece runs past what the model reads."""
+    """Whole sentences grouped up to MAX_CHUNK_WORDS: a small passage matches a description
+    of it far better than a whole section does."""
     pieces: list[str] = []
     current: list[str] = []
-    for paragraph in (p.strip() for p in text.split("\n\n")):
-        if not paragraph:
-            continue
-        if current and len(" ".join([*current, paragraph]).split()) > MAX_CHUNK_WORDS:
-            pieces.append("\n\n".join(current))
+    for sentence in _sentences(text):
+        if current and len(" ".join([*current, sentence]).split()) > MAX_CHUNK_WORDS:
+            pieces.append(" ".join(current))
             current = []
-        current.append(paragraph)
+        current.append(sentence)
     if current:
-        pieces.append("\n\n".join(current))
+        pieces.append(" ".join(current))
     return pieces or [text.strip()]
+
+
+def _sentences(text: str) -> list[str]:
+    text = text.strip()
+    sentences, start = [], 0
+    for point in cut_points(text):
+        piece = text[start:point].strip()
+        if piece:
+            sentences.append(piece)
+        start = point
+    return sentences
 
 
 def sync(world: World, store: LoreStore, embedder: Embedder, *,

@@ -19,6 +19,7 @@ from retrieval.entry import Entry
 
 KINDS = ("name", "alias", "key")  # strongest first
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*")
+_FUNCTION_WORDS = frozenset({"the", "a", "an", "of", "and", "in", "on", "at", "to", "for"})
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 
 
@@ -155,13 +156,13 @@ def _rank(hit: KeywordHit) -> tuple[int, int, int, str]:
 
 
 def _capitalised_as_written(phrase: str, seen: list[str]) -> bool:
-    """Each word written with capitals in the phrase must carry the same capitals in the text;
-    lowercase words ("the" in "the Narrows") may be capitalised at a sentence start."""
+    """Each word written with capitals in the phrase must carry the same capitals in the text,
+    except lowercase words and articles: "The Narrows" matches "the Narrows", not "the narrows"."""
     wanted = words(phrase)
     if len(wanted) != len(seen):
         return False
     for index, (want, got) in enumerate(zip(wanted, seen, strict=True)):
-        if want == want.lower():
+        if want == want.lower() or want.lower() in _FUNCTION_WORDS:
             continue
         if index == len(wanted) - 1:
             want, got = stem(want), stem(got)
