@@ -42,9 +42,10 @@ class Embedder:
 
     @property
     def name(self) -> str:
-        if self._configured is None:
+        """Recorded in each collection: the package's model by its hub name, else the folder's."""
+        if self._configured is None or self._configured.resolve() == package_model_dir().resolve():
             return PACKAGE_MODEL_NAME
-        folder = self._configured.resolve()
+        folder = self._configured.absolute()
         return folder.parent.name if folder.name == "model" else folder.name
 
     @property
@@ -60,15 +61,29 @@ class Embedder:
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
         model = self._load()
-        with self._lock:  # one forward pass at a time; torch already uses every core
+        with _ENCODE_LOCK:  # one forward pass at a time; torch already uses every core
             return model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                 convert_to_numpy=True, show_progress_bar=False)
 
     def _load(self):
         with self._lock:
             if self._model is None:
-                self._model = _load_model(self.folder)
+                self._model = _shared_model(self.folder)
             return self._model
+
+
+_MODELS: dict[Path, object] = {}
+_MODELS_LOCK = threading.Lock()
+_ENCODE_LOCK = threading.Lock()
+
+
+def _shared_model(folder: Path):
+    """One copy of each model per process, however many engines (tests, CLI, gateway) ask."""
+    key = folder.resolve()
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = _load_model(key)
+        return _MODELS[key]
 
 
 def _load_model(folder: Path):

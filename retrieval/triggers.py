@@ -110,7 +110,7 @@ class TriggerIndex:
         for entry in entries:
             for trigger in entry_triggers(entry):
                 self._by_key.setdefault(phrase_key(trigger.phrase), []).append(trigger)
-        self._lengths = sorted({len(key) for key in self._by_key})
+        self._lengths_longest_first = sorted({len(key) for key in self._by_key}, reverse=True)
         # chats re-send earlier messages every turn: scan each message text once
         self._scan_cached = lru_cache(maxsize=cache_size)(self._scan)
 
@@ -133,22 +133,24 @@ class TriggerIndex:
     def _scan(self, text: str) -> tuple[tuple[str, str, int], ...]:
         originals = words(text)
         folded = [fold(token) for token in originals]
-        counts: dict[str, list] = {}
+        counts: dict[str, list] = {}  # entry id -> [kind, mentions, end of the last mention]
         for start in range(len(folded)):
-            for length in self._lengths:
+            for length in self._lengths_longest_first:
                 end = start + length
                 if end > len(folded):
-                    break
+                    continue
                 key = (*folded[start : end - 1], stem(folded[end - 1]))
                 for trigger in self._by_key.get(key, ()):
                     if trigger.case_sensitive and not _capitalised_as_written(
                         trigger.phrase, originals[start:end]
                     ):
                         continue
-                    slot = counts.setdefault(trigger.entry_id, [trigger.kind, 0])
+                    slot = counts.setdefault(trigger.entry_id, [trigger.kind, 0, 0])
                     slot[0] = min(slot[0], trigger.kind, key=KINDS.index)
-                    slot[1] += 1
-        return tuple((entry_id, kind, count) for entry_id, (kind, count) in counts.items())
+                    if start >= slot[2]:  # "Elena" inside "Elena Vasquez" is one mention
+                        slot[1] += 1
+                        slot[2] = end
+        return tuple((entry_id, kind, count) for entry_id, (kind, count, _) in counts.items())
 
 
 def _rank(hit: KeywordHit) -> tuple[int, int, int, str]:

@@ -1,0 +1,110 @@
+"""Selection from hits: fusion, story time, related, always-entries, budget, stable order."""
+
+from pathlib import Path
+
+from retrieval.entry import Entry
+from retrieval.render import header_line
+from retrieval.select import assemble
+from retrieval.triggers import KeywordHit
+from retrieval.world import World
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def make(entry_id: str, name: str | None = None, **fields) -> Entry:
+    fields.setdefault("body", f"About {entry_id}.")
+    return Entry(id=entry_id, name=name or entry_id, type="other", **fields)
+
+
+def world(*entries: Entry) -> World:
+    return World("test", Path("."), {e.id: e for e in sorted(entries, key=lambda e: e.id)})
+
+
+def named(*ids: str) -> list[KeywordHit]:
+    return [KeywordHit(entry_id, "name", 1, 0) for entry_id in ids]
+
+
+def run(w: World, keyword=(), vector=(), chapter=None, budget=1000):
+    return assemble(w, list(keyword), list(vector), chapter=chapter, budget=budget, count=words)
+
+
+def test_always_entries_first_then_by_id_whatever_the_hit_order():
+    w = world(make("lore/canon", always=True), make("b/x"), make("a/y"), make("c/z"))
+    first = run(w, named("c/z", "a/y"), [("b/x", 0.9)])
+    second = run(w, named("a/y"), [("b/x", 0.5), ("c/z", 0.6)])
+    assert [h.id for h in first.entries] == ["lore/canon", "a/y", "b/x", "c/z"]
+    assert first.context == second.context  # same lore, same bytes: prefix cache keeps hitting
+    assert first.context.startswith(header_line("test") + "\n\n## lore/canon")
+    assert first.tokens == words(first.context)
+
+
+def test_triggers_are_reported():
+    w = world(make("a"), make("b"), make("c", related=("d",)), make("d"), make("e", always=True))
+    hits = {h.id: h.trigger for h in run(w, [KeywordHit("a", "alias", 1, 0)],
+                                         [("b", 0.8), ("c", 0.7)]).entries}
+    assert hits == {"a": "alias", "b": "vector", "c": "vector", "d": "related", "e": "always"}
+
+
+def test_reciprocal_rank_fusion_rewards_agreement():
+    w = world(make("a"), make("b"), make("c"))
+    selection = run(w, named("a", "b"), [("b", 0.9), ("c", 0.8)])
+    scores = {h.id: h.score for h in selection.entries}
+    assert scores["b"] > scores["a"] > scores["c"]
+
+
+def test_related_is_one_hop_only():
+    w = world(make("a", related=("b",)), make("b", related=("c",)), make("c"))
+    assert [h.id for h in run(w, named("a")).entries] == ["a", "b"]
+
+
+def test_nothing_fired_gives_only_always_entries():
+    w = world(make("lore/canon", always=True), make("a"))
+    selection = run(w)
+    assert [h.id for h in selection.entries] == ["lore/canon"]
+    assert run(world(make("a"))).context == ""
+
+
+def test_chapter_drops_entries_outside_their_span():
+    early = make("marcus-early", "Marcus", until_chapter=11)
+    late = make("marcus-late", "Marcus", from_chapter=12)
+    canon = make("canon", always=True, from_chapter=5)
+    w = world(early, late, canon)
+    assert [h.id for h in run(w, named("marcus-early", "marcus-late"), chapter=3).entries] == [
+        "marcus-early"
+    ]
+    assert [h.id for h in run(w, named("marcus-early", "marcus-late"), chapter=12).entries] == [
+        "canon", "marcus-late"
+    ]
+
+
+def test_without_chapter_prefer_unscoped_else_latest_span():
+    early = make("marcus-early", "Marcus", until_chapter=11)
+    late = make("marcus-late", "Marcus", from_chapter=12)
+    timeless = make("marcus", "Marcus")
+    scoped_only = run(world(early, late), named("marcus-early", "marcus-late"))
+    assert [h.id for h in scoped_only.entries] == ["marcus-late"]
+    w = world(early, late, timeless)
+    both = named("marcus-early", "marcus-late", "marcus")
+    assert [h.id for h in run(w, both).entries] == ["marcus"]
+    other = make("elena", "Elena", from_chapter=3)  # scoped but no namesake: kept
+    assert [h.id for h in run(world(other), named("elena")).entries] == ["elena"]
+
+
+def test_budget_prefers_priority_then_score_and_reports_dropped():
+    body = "This sentence has exactly seven words here."
+    w = world(make("low", body=body, priority=0), make("high", body=body, priority=5),
+              make("canon", body=body, always=True))
+    header = words(header_line("test"))
+    block = words(f"## low (other)\n{body}")
+    selection = run(w, named("low", "high"), budget=header + 2 * block)
+    assert [h.id for h in selection.entries] == ["canon", "high"]
+    assert [(h.id, h.tokens) for h in selection.dropped] == [("low", block)]
+    assert selection.tokens <= header + 2 * block
+
+
+def test_zero_budget_is_empty():
+    selection = run(world(make("a", always=True)), named("a"), budget=0)
+    assert (selection.entries, selection.dropped, selection.tokens, selection.context) == (
+        [], [], 0, "")

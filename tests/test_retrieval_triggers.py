@@ -1,0 +1,93 @@
+"""Keyword triggers: word boundaries, possessives, plurals and common-word names."""
+
+from retrieval.entry import Entry
+from retrieval.triggers import TriggerIndex, entry_triggers, is_common_phrase, stem
+
+
+def make(entry_id: str, name: str, aliases=(), keys=(), case_sensitive=None) -> Entry:
+    return Entry(id=entry_id, name=name, type="other", body="x", aliases=tuple(aliases),
+                 keys=tuple(keys), case_sensitive=case_sensitive)
+
+
+ELENA = make("characters/elena", "Elena Vasquez", aliases=["Elena", "the Chief"],
+             keys=["chief engineer"])
+ARCTURIANS = make("factions/arcturians", "Arcturian", aliases=["Karanthan"])
+PATIENCE = make("characters/patience", "Patience", case_sensitive=True)
+NARROWS = make("places/narrows", "The Narrows")  # ordinary words: capitals required (auto)
+HOPE = make("places/hope", "Hope")  # ordinary word, no flag: capitals required (auto)
+MERIDIAN = make("places/meridian", "Meridian", aliases=["the ship"])
+HOPE_LOOSE = make("places/hope-loose", "Hope Loose", aliases=["Hope"], case_sensitive=False)
+
+INDEX = TriggerIndex([ELENA, ARCTURIANS, PATIENCE, NARROWS, HOPE, MERIDIAN])
+
+
+def ids(texts) -> list[str]:
+    return [hit.entry_id for hit in INDEX.find(texts if isinstance(texts, list) else [texts])]
+
+
+def test_possessives_and_plurals_fire():
+    assert ids("Elena's hands shook.") == ["characters/elena"]
+    assert ids("ELENA’S hands shook.") == ["characters/elena"]  # curly apostrophe, any case
+    assert ids("The Arcturians watched.") == ["factions/arcturians"]
+    assert ids("the Arcturians' light") == ["factions/arcturians"]
+    assert ids("Vasquez.") == []  # not a trigger on its own
+    assert ids("Elena Vasquez's arm") == ["characters/elena"]
+
+
+def test_whole_words_only():
+    assert ids("Elenathon and Meridians-of-old") == ["places/meridian"]  # plural of Meridian
+    assert ids("a meridiano line") == []
+    assert ids("mischief engineering") == []
+
+
+def test_case_sensitive_names_need_capitals():
+    assert ids("Have patience, the river narrows here.") == []
+    assert ids("Patience counted the crew.") == ["characters/patience"]
+    assert ids("She asked Patience twice.") == ["characters/patience"]
+    assert ids("they crossed the Narrows") == ["places/narrows"]  # article may be lowercase
+    assert ids("The Narrows opened ahead.") == ["places/narrows"]
+    assert ids("the path narrows") == []
+
+
+def test_common_words_are_detected_automatically():
+    assert is_common_phrase("Patience") and is_common_phrase("the Narrows")
+    assert is_common_phrase("Hope")
+    assert not is_common_phrase("Elena Vasquez")
+    assert ids("I hope so.") == []
+    assert ids("Hope station answered.") == ["places/hope"]
+    loose = TriggerIndex([HOPE_LOOSE])
+    assert [h.entry_id for h in loose.find(["I hope so."])] == ["places/hope-loose"]
+
+
+def test_lowercase_triggers_stay_case_insensitive():
+    assert ids("The Ship shuddered.") == ["places/meridian"]
+    assert ids("the chief engineer checked") == ["characters/elena"]
+
+
+def test_accents_fold():
+    index = TriggerIndex([make("places/valparaiso", "Valparaíso")])
+    assert [h.entry_id for h in index.find(["born in Valparaiso"])] == ["places/valparaiso"]
+
+
+def test_strongest_kind_and_recency_rank_hits():
+    hits = INDEX.find(["Meridian docked.", "the chief engineer and the Arcturians"])
+    assert [(h.entry_id, h.kind, h.age) for h in hits] == [
+        ("factions/arcturians", "name", 0),
+        ("places/meridian", "name", 1),
+        ("characters/elena", "key", 0),
+    ]
+    counted = INDEX.find(["Elena, Elena!", "Elena Vasquez"])
+    assert counted[0].kind == "name" and counted[0].count == 3
+
+
+def test_repeated_phrase_keeps_strongest_kind():
+    entry = make("a", "Osk", aliases=["Osk"], keys=["osk", "little Osk"])
+    kinds = {t.phrase: t.kind for t in entry_triggers(entry)}
+    assert kinds == {"Osk": "name", "little Osk": "key"}
+
+
+def test_stem():
+    assert stem("Elena's") == "Elena"
+    assert stem("colonies") == "colony"
+    assert stem("boxes") == "box"
+    assert stem("glass") == "glass" and stem("Marcus") == "Marcus"
