@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import chat
+from gateway.cancel import CLIENT_CLOSED_REQUEST, until_disconnect
 from gateway.errors import APIError
 from gateway.observe import RequestRecord
 from gateway.protocol import LoreSearchRequest, parse_json, validate
@@ -50,7 +51,11 @@ async def _generate(request: Request, route: str, handler: Handler) -> Response:
         record.request_id = incoming[:64]
     streaming = False
     try:
-        response = await handler(request, await read_body(request), record)
+        body = await read_body(request)
+        response = await until_disconnect(request, handler(request, body, record))
+        if response is None:
+            record.status = CLIENT_CLOSED_REQUEST
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         streaming = record.stream and response.media_type == "text/event-stream"
         return response
     except APIError as exc:

@@ -54,6 +54,9 @@ def build_fake_upstream(behaviour: Behaviour | None = None) -> Starlette:
             return _error(400, f"max_tokens is larger than max_model_len ({b.max_model_len})")
         words = [f"w{i} " for i in range(b.chunks)]
         if not body.get("stream"):
+            if b.first_delay and not await _generate_unless_gone(request, b.first_delay):
+                b.disconnects += 1  # like vLLM, stop generating for a client that left
+                return Response(status_code=499)
             return JSONResponse(_completion(body, "".join(words)))
         return StreamingResponse(_stream(request, body, words), media_type="text/event-stream")
 
@@ -113,6 +116,16 @@ def build_fake_upstream(behaviour: Behaviour | None = None) -> Starlette:
     ])
     app.state.behaviour = b
     return app
+
+
+async def _generate_unless_gone(request: Request, seconds: float) -> bool:
+    """Pretend to generate for `seconds`; False if the client disconnected meanwhile."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await request.is_disconnected():
+            return False
+        await asyncio.sleep(0.01)
+    return True
 
 
 def _chunk(created: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:

@@ -95,3 +95,15 @@ def test_the_official_openai_client_streams_and_not(stack):
         client.chat.completions.create(model="m", messages=ELENA,
                                        extra_headers={"X-World": "narnia"})
     assert "narnia" in str(info.value)
+
+
+def test_a_client_that_leaves_a_non_streamed_request_cancels_it_upstream(stack):
+    behaviour = Behaviour(first_delay=5)
+    url = stack(behaviour)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(url + "/v1/chat/completions", timeout=httpx.Timeout(10, read=0.5),
+                   json={"model": "m", "messages": ELENA})
+    deadline = time.monotonic() + 4
+    while behaviour.disconnects == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert behaviour.disconnects == 1
