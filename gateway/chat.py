@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from gateway.errors import APIError
-from gateway.forward import forward, refuses_tools
+from gateway.forward import forward
 from gateway.inject import inject_chat, inject_completion
 from gateway.lore import LoreOutcome
 from gateway.observe import RequestRecord
@@ -19,6 +19,8 @@ from gateway.state import GatewayState
 log = logging.getLogger("loregate.chat")
 
 TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
+# vLLM's answer to `tools` when it runs without a tool parser.
+NO_TOOL_PARSER = ("--enable-auto-tool-choice", "tool-call-parser")
 
 
 async def chat_completions(request: Request, body: dict[str, Any],
@@ -68,6 +70,10 @@ def _note_lore(record: RequestRecord, outcome: LoreOutcome) -> None:
         record.entries = [hit.id for hit in outcome.selection.entries]
         record.lore_tokens = outcome.selection.tokens
         record.lore_ms = outcome.seconds * 1000
+
+
+def refuses_tools(message: str) -> bool:
+    return any(marker in message for marker in NO_TOOL_PARSER)
 
 
 def _drop_tools(body: dict[str, Any], headers: dict[str, str], why: str) -> None:

@@ -16,9 +16,6 @@ from gateway.upstream import Upstream, UpstreamPool, upstream_status_error
 
 log = logging.getLogger("loregate.forward")
 
-# vLLM's answer to `tools` when it runs without a tool parser.
-_NO_TOOL_PARSER = ("--enable-auto-tool-choice", "tool-call-parser")
-
 
 async def forward(
     pool: UpstreamPool,
@@ -63,7 +60,3 @@ async def _open(
     record.headers_at = time.perf_counter()
     record.upstream = upstream.url
     return upstream, response
-
-
-def refuses_tools(response_text: str) -> bool:
-    return any(marker in response_text for marker in _NO_TOOL_PARSER)
