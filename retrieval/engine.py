@@ -158,9 +158,12 @@ class LoreEngine:
         best: dict[str, float] = {}
         entries = state.world.entries
         for text in queries:
+            ordinary = state.triggers.ordinary_uses(text)
             for entry_id, similarity in self._query_hits.get((*key, text)) or []:
                 always = entry_id in entries and entries[entry_id].always  # injected anyway
-                if similarity >= self.settings.vector_threshold and not always:
+                if similarity >= self.settings.vector_threshold and not always and (
+                    entry_id not in ordinary
+                ):
                     best[entry_id] = max(similarity, best.get(entry_id, -1.0))
         ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
         return ranked[:top_k]

@@ -121,7 +121,7 @@ class TriggerIndex:
         """Entries named in `texts` (oldest first), best first: by kind, recency, mentions."""
         best: dict[str, KeywordHit] = {}
         for age, text in enumerate(reversed(texts)):
-            for entry_id, kind, count in self._scan_cached(text):
+            for entry_id, kind, count in self._scan_cached(text)[0]:
                 seen = best.get(entry_id)
                 if seen is None:
                     best[entry_id] = KeywordHit(entry_id, kind, count, age)
@@ -130,10 +130,16 @@ class TriggerIndex:
                 best[entry_id] = KeywordHit(entry_id, stronger, seen.count + count, seen.age)
         return sorted(best.values(), key=_rank)
 
-    def _scan(self, text: str) -> tuple[tuple[str, str, int], ...]:
+    def ordinary_uses(self, text: str) -> frozenset[str]:
+        """Entries whose common-word name appears in `text` only as the ordinary word ("have
+        patience"): semantic search must not bring them back in through the word's meaning."""
+        return self._scan_cached(text)[1]
+
+    def _scan(self, text: str) -> tuple[tuple[tuple[str, str, int], ...], frozenset[str]]:
         originals = words(text)
         folded = [fold(token) for token in originals]
         counts: dict[str, list] = {}  # entry id -> [kind, mentions, end of the last mention]
+        lowercase: set[str] = set()
         for start in range(len(folded)):
             for length in self._lengths_longest_first:
                 end = start + length
@@ -144,13 +150,15 @@ class TriggerIndex:
                     if trigger.case_sensitive and not _capitalised_as_written(
                         trigger.phrase, originals[start:end]
                     ):
+                        lowercase.add(trigger.entry_id)
                         continue
                     slot = counts.setdefault(trigger.entry_id, [trigger.kind, 0, 0])
                     slot[0] = min(slot[0], trigger.kind, key=KINDS.index)
                     if start >= slot[2]:  # "Elena" inside "Elena Vasquez" is one mention
                         slot[1] += 1
                         slot[2] = end
-        return tuple((entry_id, kind, count) for entry_id, (kind, count, _) in counts.items())
+        hits = tuple((entry_id, kind, count) for entry_id, (kind, count, _) in counts.items())
+        return hits, frozenset(lowercase - counts.keys())
 
 
 def _rank(hit: KeywordHit) -> tuple[int, int, int, str]:

@@ -91,3 +91,10 @@ def test_stem():
     assert stem("colonies") == "colony"
     assert stem("boxes") == "box"
     assert stem("glass") == "glass" and stem("Marcus") == "Marcus"
+
+
+def test_ordinary_use_of_a_common_word_name_is_flagged():
+    assert INDEX.ordinary_uses("Have patience, the narrows are ahead.") == {
+        "characters/patience", "places/narrows"}
+    assert INDEX.ordinary_uses("Patience said: have patience.") == frozenset()
+    assert INDEX.ordinary_uses("Elena waited.") == frozenset()
