@@ -146,6 +146,34 @@ def make_documents(
     return docs
 
 
+def make_batches(
+    args: argparse.Namespace,
+    recipe: dict[str, Any],
+    vocab: int,
+    seq_len: int,
+    micro: int,
+    reset: bool,
+) -> list[speed.PackedBatch]:
+    """Pack a whole data set (like a real epoch would) and draw the steps' rows from it.
+
+    Packing only the few documents the timed steps need would leave far more padding
+    than a real data set of --dataset-tokens does.
+    """
+    import random
+
+    n_rows = (args.warmup + args.steps) * micro
+    lengths = (min(recipe["min_tokens"], seq_len), min(recipe["max_tokens"], seq_len))
+    pool = max(args.dataset_tokens, int(n_rows * seq_len * 1.3))
+    rows = speed.pack_documents(make_documents(pool, vocab, lengths, args.seed), seq_len)
+    random.Random(args.seed).shuffle(rows)
+    if len(rows) < n_rows:
+        raise SystemExit(f"only {len(rows)} packed rows for {n_rows}; raise --dataset-tokens")
+    return [
+        speed.collate_packed(rows[i : i + micro], seq_len, pad_id=0, reset_positions=reset)
+        for i in range(0, n_rows, micro)
+    ]
+
+
 def quantize_linears_nf4(layers: Any, compute_dtype: Any) -> None:
     """What from_pretrained(quantization_config=BitsAndBytesConfig(nf4, double quant)) makes."""
     import bitsandbytes as bnb
@@ -276,20 +304,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     build_s = time.perf_counter() - t0
 
     n_steps = args.warmup + args.steps
-    lengths = (min(recipe["min_tokens"], seq_len), min(recipe["max_tokens"], seq_len))
-    docs = make_documents(
-        int(n_steps * micro * seq_len * 1.02), cfg["vocab_size"], lengths, args.seed
+    batches = make_batches(
+        args,
+        recipe,
+        cfg["vocab_size"],
+        seq_len,
+        micro,
+        reset=bool(levers & {"varlen", "blockmask"}),
     )
-    rows = speed.pack_documents(docs, seq_len)
-    reset = bool(levers & {"varlen", "blockmask"})
-    batches = [
-        speed.collate_packed(
-            rows[i * micro : (i + 1) * micro], seq_len, pad_id=0, reset_positions=reset
-        )
-        for i in range(len(rows) // micro)
-    ]
-    if len(batches) < n_steps:
-        raise SystemExit(f"only {len(batches)} batches for {n_steps} steps; raise the doc count")
     batches = [b.to(args.device) for b in batches[:n_steps]]
 
     model.train()
@@ -381,8 +403,15 @@ def profile_step(step: Any, top: int = 30) -> list[dict[str, Any]]:
     events = [e for e in prof.key_averages() if e.device_time_total > 0]
     events.sort(key=lambda e: e.device_time_total, reverse=True)
     total = sum(e.device_time_total for e in events)
-    return [{"kernel": e.key[:120], "ms": e.device_time_total / 1e3, "calls": e.count,
-             "share": e.device_time_total / total} for e in events[:top]]
+    return [
+        {
+            "kernel": e.key[:120],
+            "ms": e.device_time_total / 1e3,
+            "calls": e.count,
+            "share": e.device_time_total / total,
+        }
+        for e in events[:top]
+    ]
 
 
 def _compiled_graphs() -> int:
@@ -438,6 +467,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--recipe", default=str(REPO / "configs/qlora_style_transfer.yaml"))
     p.add_argument("--device", default="cuda")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--dataset-tokens",
+        type=int,
+        default=1_300_000,
+        help="size of the packed data set the rows come from (~1M words of prose)",
+    )
     p.add_argument("--profile", action="store_true", help="kernel time table of one more step")
     p.add_argument("--out", type=Path, help="write the result JSON here")
     args = p.parse_args(argv)
