@@ -31,8 +31,9 @@ def package_model_dir() -> Path:
 class Embedder:
     """Lazily loaded; `name` and `dimension` are known without loading the weights."""
 
-    def __init__(self, model_dir: Path | None = None) -> None:
+    def __init__(self, model_dir: Path | None = None, threads: int = 1) -> None:
         self._configured = model_dir
+        self.threads = threads
         self._model = None
         self._lock = threading.Lock()
 
@@ -68,6 +69,10 @@ class Embedder:
     def _load(self):
         with self._lock:
             if self._model is None:
+                import torch
+
+                # process-wide: the embedder is the only torch user in the gateway process
+                torch.set_num_threads(self.threads)
                 self._model = _shared_model(self.folder)
             return self._model
 

@@ -51,7 +51,7 @@ class LoreEngine:
         self._count = lru_cache(maxsize=8192)(count_tokens) if count_tokens else None
         self.tokenizer = "caller's counter" if count_tokens else ""
         self.store = LoreStore(settings.index_dir, settings.chroma_url)
-        self.embedder = Embedder(settings.embed_model_dir)
+        self.embedder = Embedder(settings.embed_model_dir, settings.embed_threads)
         self._states: dict[str, _Loaded] = {}
         self._parse_caches: dict[str, ParseCache] = {}
         self._versions = 0
@@ -120,6 +120,13 @@ class LoreEngine:
         budget = self._state(name).world.budget_tokens
         return self.settings.budget_tokens if budget is None else budget
 
+    def clear_caches(self) -> None:
+        """Forget cached query embeddings and scans (benchmarks measure cold requests)."""
+        self._query_vectors.clear()
+        self._query_hits.clear()
+        for state in list(self._states.values()):
+            state.triggers.clear_cache()
+
     # selection ----------------------------------------------------------------------------
 
     def select(self, world: str, messages: list[dict], *, chapter: int | None = None,
@@ -168,12 +175,18 @@ class LoreEngine:
         ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
         return ranked[:top_k]
 
+    def warm(self, texts: list[str]) -> None:
+        """Embed message texts ahead of time, e.g. the assistant's reply once it has streamed,
+        so the next turn (which re-sends it) only waits for the writer's new message. Only
+        speed changes: a text's vector is the same whenever it is computed."""
+        self._vectors_for([t.strip() for t in texts if len(words(t)) >= MIN_QUERY_WORDS])
+
     def _vectors_for(self, texts: list[str]) -> list[Any]:
-        """Embed only texts not seen before: a chat re-sends its earlier messages every turn."""
-        new = [t for t in texts if self._query_vectors.get(t) is None]
-        if new:
-            for text, vector in zip(new, self.embedder.embed(new), strict=True):
-                self._query_vectors.put(text, vector)
+        """Embed only texts not seen before: a chat re-sends its earlier messages every turn.
+        One text per forward pass, so a vector never depends on what it was batched with."""
+        for text in texts:
+            if self._query_vectors.get(text) is None:
+                self._query_vectors.put(text, self.embedder.embed([text])[0])
         return [self._query_vectors.get(t) for t in texts]
 
     # loading and indexing -----------------------------------------------------------------

@@ -114,6 +114,9 @@ class TriggerIndex:
         # chats re-send earlier messages every turn: scan each message text once
         self._scan_cached = lru_cache(maxsize=cache_size)(self._scan)
 
+    def clear_cache(self) -> None:
+        self._scan_cached.cache_clear()
+
     def __len__(self) -> int:
         return sum(len(triggers) for triggers in self._by_key.values())
 

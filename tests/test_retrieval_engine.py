@@ -109,6 +109,14 @@ def test_query_embeddings_are_cached_per_message(engine, monkeypatch):
                         "Then she hears the ship counting the crew."]
     assert first == again
 
+    embedded.clear()
+    reply = "Patience answers from the overhead speaker in a level voice."
+    engine.warm([reply, "ok"])  # too short to search by meaning: not embedded
+    assert embedded == [reply]
+    engine.select("tiny", [*turn2, {"role": "assistant", "content": reply},
+                           {"role": "user", "content": "Elena looks up at the speaker grille."}])
+    assert embedded == [reply, "Elena looks up at the speaker grille."]
+
 
 def test_concurrent_selects_agree(engine):
     texts = ["Elena fixes the arm.", "Patience counts.", "Tomatoes under violet lamps."]

@@ -1,0 +1,336 @@
+"""Lore retrieval figures, measured in one run on one machine.
+
+  * index: a full index of a generated 1,000-entry world, then re-indexing after one file edit
+  * selection latency over replayed chats (each turn re-sends the earlier messages plus the
+    assistant's reply and a new user message), four ways on the same requests: keyword only
+    (no semantic search: the baseline); semantic with each reply embedded between turns by
+    engine.warm (what the gateway does after relaying a reply); semantic with the per-message
+    cache only (the reply is embedded inside the next request); every cache cleared
+  * recall on the labelled requests in tests/data/retrieval_cases.yaml against
+    worlds/scifi_world: named/aliased entries, described-but-unnamed entries, off-topic
+    requests, and a sweep of the vector threshold
+
+Results: scripts/results/retrieval-<date>.json, with the settings and machine load.
+Usage: python scripts/bench_retrieval.py [--entries 1000] [--conversations 12] [--turns 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from retrieval import LoreEngine, RetrievalSettings  # noqa: E402
+
+SYLLABLES = ("ka", "ren", "tho", "vi", "mar", "sel", "dra", "lo", "qui", "ne", "tas", "or",
+             "bel", "zan", "fi", "ru", "go", "ya", "shi", "ten", "ash", "mo", "cal", "dun",
+             "ira", "vek", "sol", "yth", "pra")
+COMMON_NAMES = ("Patience", "Harbor", "Ember", "Haven", "Mercy", "Forge", "Hollow", "Spire",
+                "Warden", "Beacon")
+KINDS = (("characters", 40), ("places", 20), ("factions", 10), ("tech", 15), ("events", 10),
+         ("lore", 5))
+ADJECTIVES = ("old", "silent", "bright", "broken", "hidden", "northern", "rusted", "sacred",
+              "distant", "burning", "frozen", "patient", "hollow", "golden", "bitter", "tidal")
+NOUNS = ("engine", "harbour", "treaty", "reactor", "garden", "archive", "storm", "relay",
+         "market", "tower", "vault", "signal", "convoy", "shrine", "mine", "orbit", "debt",
+         "oath", "ledger", "lantern")
+VERBS = ("guards", "remembers", "sells", "repairs", "betrays", "studies", "hides", "charts",
+         "fears", "trades with", "answers to", "watches over")
+GENERIC_REQUESTS = (
+    "Continue the story.", "Rewrite the last paragraph so it is tighter and more tense.",
+    "Can you suggest a title for this chapter?", "Write the next scene.",
+    "Give me three options for how this chapter could end.", "Write a short poem about the sea.",
+    "She opened the door and stepped into the cold night air.",
+    "Summarise what happened so far.", "Write a fight scene in a kitchen.",
+    "Make the dialogue snappier and cut the adverbs.",
+    "He poured two cups of coffee and sat down across from her without a word.",
+)
+
+
+def generate_world(root: Path, entries: int = 1000, seed: int = 0) -> list[str]:
+    """Write a synthetic world of `entries` markdown entries; return their names in order."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "world.yaml").write_text("name: Bench\ndescription: generated\nbudget_tokens: 1024\n")
+    plan = _plan(rng, entries)
+    ids = [entry_id for entry_id, _, _ in plan]
+    for index, (entry_id, name, kind) in enumerate(plan):
+        front = {"name": name, "aliases": [name.split()[0]] if " " in name else []}
+        if index < 2:
+            front.update(always=True, priority=50)
+        if index % 20 == 7:
+            front["from_chapter"] = rng.randint(1, 10)
+        if index % 3 == 0:
+            front["keys"] = [f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}"]
+        related = rng.sample(ids, k=rng.randint(0, 3))
+        front["related"] = [r for r in related if r != entry_id]
+        if index % 7 == 0:
+            front["priority"] = rng.randint(-5, 10)
+        body = _body(rng, name, kind, [n for _, n, _ in plan])
+        path = root / f"{entry_id}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n{body}\n")
+    return [name for _, name, _ in plan]
+
+
+def _plan(rng: random.Random, entries: int) -> list[tuple[str, str, str]]:
+    kinds = [kind for kind, weight in KINDS for _ in range(weight)]
+    seen: set[str] = set()
+    plan = []
+    while len(plan) < entries:
+        kind = "lore" if len(plan) < 2 else rng.choice(kinds)
+        if len(plan) < 2 + len(COMMON_NAMES) and len(plan) >= 2:
+            name = COMMON_NAMES[len(plan) - 2]
+        elif kind == "characters":
+            name = f"{_word(rng)} {_word(rng)}"
+        else:
+            name = _word(rng, 3)
+        if name in seen:
+            continue
+        seen.add(name)
+        slug = name.lower().replace(" ", "-")
+        plan.append((f"{kind}/{slug}", name, kind))
+    return plan
+
+
+def _word(rng: random.Random, most: int = 2) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, most))).capitalize()
+
+
+def _sentence(rng: random.Random, subject: str, names: list[str]) -> str:
+    other = rng.choice(names)
+    return (f"{subject} {rng.choice(VERBS)} the {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} "
+            f"near {other}, and the {rng.choice(NOUNS)} there is {rng.choice(ADJECTIVES)}.")
+
+
+def _body(rng: random.Random, name: str, kind: str, names: list[str]) -> str:
+    intro = " ".join(_sentence(rng, name if i == 0 else "It", names)
+                     for i in range(rng.randint(2, 4)))
+    sections = []
+    for _ in range(rng.randint(1, 3)):
+        title = rng.choice(("History", "Appearance", "Relations", "Secrets", "Layout"))
+        text = " ".join(_sentence(rng, "They", names) for _ in range(rng.randint(2, 5)))
+        sections.append(f"## {title}\n{text}")
+    return f"{intro}\n\n" + "\n\n".join(sections)
+
+
+def chats(rng: random.Random, names: list[str], conversations: int,
+          turns: int) -> list[list[list[dict]]]:
+    """For each conversation, the request sent at each turn (the whole history so far)."""
+    replayed = []
+    for _ in range(conversations):
+        history = [{"role": "system", "content": "You are a co-writer. Stay in the world."}]
+        requests = []
+        for _ in range(turns):
+            mentioned = rng.sample(names, k=rng.randint(0, 2))
+            user = (f"Write the scene where {' and '.join(mentioned) or 'the crew'} reach the "
+                    f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}. Keep it tense and short, "
+                    f"and show what the {rng.choice(NOUNS)} means to them.")
+            history.append({"role": "user", "content": user})
+            requests.append(list(history))
+            reply = " ".join(_sentence(rng, rng.choice(["She", "He", "The crew"]), names)
+                             for _ in range(rng.randint(4, 7)))
+            history.append({"role": "assistant", "content": reply})
+        replayed.append(requests)
+    return replayed
+
+
+def percentiles(samples: list[float]) -> dict:
+    ordered = sorted(samples)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+    return {"n": len(ordered), "p50_ms": at(0.50), "p90_ms": at(0.90), "p99_ms": at(0.99),
+            "mean_ms": round(statistics.fmean(ordered) * 1000, 2), "max_ms": at(1.0)}
+
+
+def time_selection(engine: LoreEngine, world: str, requests: list[list[dict]],
+                   cold: bool = False, warm_replies: bool = False) -> dict:
+    """Per-request select() time. warm_replies: the gateway has already embedded each
+    assistant reply after relaying it (engine.warm), untimed, as it would between turns."""
+    engine.clear_caches()
+    for request in requests[:5]:  # warm-up: first-call costs (token counter, Chroma reader)
+        engine.select(world, request)
+    engine.clear_caches()
+    samples = []
+    for request in requests:
+        if cold:
+            engine.clear_caches()
+        if warm_replies:
+            engine.warm([m["content"] for m in request if m["role"] == "assistant"])
+        started = time.perf_counter()
+        engine.select(world, request)
+        samples.append(time.perf_counter() - started)
+    return percentiles(samples)
+
+
+def bench_generated(args: argparse.Namespace, work: Path) -> dict:
+    worlds = work / "worlds"
+    names = generate_world(worlds / "bench_world", args.entries, seed=args.seed)
+    settings = RetrievalSettings(worlds_dir=worlds, index_dir=work / "index")
+    engine = LoreEngine(settings)
+    started = time.perf_counter()
+    engine.embedder.load()
+    model_load = time.perf_counter() - started
+    print(f"[bench] full index of {args.entries} entries", flush=True)
+    full = engine.reindex("bench_world")
+    print(f"[bench]   {full}", flush=True)
+    rng = random.Random(args.seed + 1)
+    edits = []
+    for entry_id in rng.sample(sorted(engine.world("bench_world").entries), 5):
+        path = worlds / "bench_world" / f"{entry_id}.md"
+        path.write_text(path.read_text() + f"\nEdited at {time.time()}.\n")
+        report = engine.reindex("bench_world")
+        assert report.updated == 1 and report.added == report.removed == 0, report
+        edits.append(report.seconds)
+    idle = engine.reindex("bench_world")
+
+    requests = [r for chat in chats(rng, names, args.conversations, args.turns) for r in chat]
+    print(f"[bench] selection latency over {len(requests)} chat requests", flush=True)
+    gateway_warm = time_selection(engine, "bench_world", requests, warm_replies=True)
+    semantic = time_selection(engine, "bench_world", requests)
+    cold = time_selection(engine, "bench_world", requests, cold=True)
+    engine.settings = settings.model_copy(update={"vector_top_k": 0})
+    keyword_only = time_selection(engine, "bench_world", requests)
+    engine.settings = settings
+    chunks = engine.status()["bench_world"]
+    engine.close()
+    return {
+        "world_entries": args.entries,
+        "world_chunks_indexed": full.chunks,
+        "status": chunks,
+        "embed_model_load_s": round(model_load, 2),
+        "full_index_s": round(full.seconds, 2),
+        "reindex_one_file_s": {"runs": [round(s, 3) for s in edits],
+                               "median": round(statistics.median(edits), 3),
+                               "max": round(max(edits), 3)},
+        "reindex_no_change_s": round(idle.seconds, 3),
+        "selection": {"requests": len(requests), "keyword_only_baseline": keyword_only,
+                      "semantic_replies_warmed": gateway_warm,
+                      "semantic_message_cache": semantic, "semantic_no_cache": cold},
+    }
+
+
+def bench_recall(work: Path) -> dict:
+    cases = yaml.safe_load((REPO / "tests/data/retrieval_cases.yaml").read_text())["cases"]
+    settings = RetrievalSettings(worlds_dir=REPO / "worlds", index_dir=work / "scifi-index")
+    engine = LoreEngine(settings)
+    print("[bench] recall on tests/data/retrieval_cases.yaml (scifi_world)", flush=True)
+    engine.reindex("scifi_world")
+    always = {e.id for e in engine.world("scifi_world").entries.values() if e.always}
+    result = {"cases": len(cases), "threshold": settings.vector_threshold}
+    result.update(_recall(engine, cases, always))
+    sweep = {}
+    for threshold in (0.25, 0.30, 0.33, 0.35, 0.38, 0.40, 0.45):
+        engine.settings = settings.model_copy(update={"vector_threshold": threshold})
+        engine.clear_caches()
+        scores = _recall(engine, cases, always)
+        generic_hits = sum(
+            bool({h.id for h in engine.search("scifi_world", text, budget_tokens=100_000).entries}
+                 - always)
+            for text in GENERIC_REQUESTS)
+        sweep[f"{threshold:.2f}"] = {
+            "described_recall": scores["described_recall"],
+            "off_topic_only_always": scores["off_topic_only_always"],
+            "generic_requests_with_extra_lore": f"{generic_hits}/{len(GENERIC_REQUESTS)}",
+        }
+    result["threshold_sweep"] = sweep
+    engine.close()
+    return result
+
+
+def _recall(engine: LoreEngine, cases: list[dict], always: set[str]) -> dict:
+    named = found_named = in_budget = described = found_described = 0
+    off_topic = off_topic_ok = absent_violations = 0
+    missed_described = []
+    for case in cases:
+        request = case.get("messages") or [{"role": "user", "content": case["text"]}]
+        wide = engine.select("scifi_world", request, chapter=case.get("chapter"),
+                             budget_tokens=100_000)
+        fitted = engine.select("scifi_world", request, chapter=case.get("chapter"))
+        triggers = {hit.id: hit.trigger for hit in wide.entries}
+        for entry_id in case.get("named", []):
+            named += 1
+            found_named += triggers.get(entry_id) in ("name", "alias", "key", "always")
+            in_budget += entry_id in {hit.id for hit in fitted.entries}
+        for entry_id in case.get("described", []):
+            described += 1
+            if entry_id in triggers:
+                found_described += 1
+            else:
+                missed_described.append(f"{case['id']}: {entry_id}")
+        absent_violations += sum(entry_id in triggers for entry_id in case.get("absent", []))
+        if case.get("only_always"):
+            off_topic += 1
+            off_topic_ok += set(triggers) == always
+    return {
+        "named_recall": f"{found_named}/{named}",
+        "named_in_default_budget": f"{in_budget}/{named}",
+        "described_recall": f"{found_described}/{described}",
+        "described_missed": missed_described,
+        "absent_violations": absent_violations,
+        "off_topic_only_always": f"{off_topic_ok}/{off_topic}",
+    }
+
+
+def machine() -> dict:
+    import torch
+
+    return {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=1000)
+    parser.add_argument("--conversations", type=int, default=12)
+    parser.add_argument("--turns", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-recall", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    random.seed(args.seed)
+    settings = RetrievalSettings()
+    results: dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine_before": machine(),
+        "settings": {"entries": args.entries, "conversations": args.conversations,
+                     "turns": args.turns, "seed": args.seed,
+                     "recent_turns": settings.recent_turns,
+                     "vector_threshold": settings.vector_threshold,
+                     "vector_top_k": settings.vector_top_k,
+                     "embed_threads": settings.embed_threads,
+                     "budget_tokens": "world.yaml (1024)", "embed_model": "all-MiniLM-L6-v2"},
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp:
+        work = Path(tmp)
+        results["generated_world"] = bench_generated(args, work)
+        if not args.skip_recall:
+            results["recall_scifi_world"] = bench_recall(work)
+    results["machine_after"] = machine()
+    out = REPO / "scripts" / "results" / f"retrieval-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(".json.partial")
+    partial.write_text(json.dumps(results, indent=2) + "\n")
+    partial.rename(out)
+    print(json.dumps(results, indent=2))
+    print(f"[bench] wrote {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
