@@ -11,6 +11,7 @@ from retrieval.render import cut_points, entry_block, shortened
 
 SEPARATOR = "\n\n"
 MIN_SHORTENED_TOKENS = 24  # a stub shorter than this says too little to be worth the room
+SHORTEN_ATTEMPTS = 2  # each attempt tokenizes a few prefixes; later entries rarely fit anyway
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ def fill(
     dropped: list[tuple[Candidate, int]] = []
     used = count(header)
     separator = count(SEPARATOR)
+    attempts = SHORTEN_ATTEMPTS
     for candidate in ranked:
         block = entry_block(candidate.entry)
         tokens = count(block)
@@ -53,7 +55,10 @@ def fill(
         if tokens <= room:
             kept.append(Placed(candidate, block, tokens, tokens))
         else:
-            part = _shorten_to(candidate.entry, room, count)
+            part = None
+            if attempts and room >= MIN_SHORTENED_TOKENS:
+                attempts -= 1
+                part = _shorten_to(candidate.entry, room, count)
             if part is None:
                 dropped.append((candidate, tokens))
                 continue
@@ -63,21 +68,21 @@ def fill(
 
 
 def _shorten_to(entry: Entry, room: int, count: Callable[[str], int]) -> tuple[str, int] | None:
-    if room < MIN_SHORTENED_TOKENS:
+    points = [p for p in cut_points(entry.body) if shortened(entry.body, p)]
+    first = entry_block(entry, shortened(entry.body, points[0])) if points else ""
+    if not first or count(first) > room:  # not even the first sentence fits
         return None
-    points = cut_points(entry.body)
     best: tuple[str, int] | None = None
-    low, high = 0, len(points) - 1
+    low, high = 1, len(points) - 1
     while low <= high:  # the longest prefix of whole sentences that fits
         middle = (low + high) // 2
         body = shortened(entry.body, points[middle])
         block = entry_block(entry, body)
         tokens = count(block)
-        if body and tokens <= room:
+        if tokens <= room:
             best = (block, tokens)
             low = middle + 1
         else:
             high = middle - 1
-    if best is None or best[1] < MIN_SHORTENED_TOKENS:
-        return None
-    return best
+    best = best or (first, count(first))
+    return None if best[1] < MIN_SHORTENED_TOKENS else best
