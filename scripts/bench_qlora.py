@@ -18,6 +18,7 @@ Levers (comma separated; none = the plain runner):
   selective   leave as many layers un-checkpointed as fit in --memory-budget-gib
   no_ckpt     no gradient checkpointing at all
   compile     torch.compile each decoder layer (regional)
+  compile_eager4bit  the same, with bitsandbytes' 4-bit linears left eager (graph breaks)
   no_dropout  lora_dropout 0 (changes the recipe: less regularisation)
 """
 
@@ -45,6 +46,7 @@ LEVERS = (
     "selective",
     "no_ckpt",
     "compile",
+    "compile_eager4bit",
     "no_dropout",
 )
 H100_BF16_PEAK = 790e12  # FLOP/s, measured dense bf16 matmul on this workplace's H100
@@ -296,9 +298,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     model, cfg = build_model(args, recipe, levers)
     layers = model.get_base_model().model.layers
-    if "compile" in levers:
+    if levers & {"compile", "compile_eager4bit"}:
         torch._dynamo.config.cache_size_limit = 64
-        speed.compile_layers(layers)
+        eager: tuple[type, ...] = ()
+        if "compile_eager4bit" in levers:
+            import bitsandbytes as bnb
+
+            eager = (bnb.nn.Linear4bit,)
+        speed.compile_layers(layers, eager_types=eager)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(trainable, recipe)
     build_s = time.perf_counter() - t0
@@ -383,7 +390,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "losses": [round(loss.item(), 4) for loss in losses],
         "lm_head_dtype": str(model.get_base_model().lm_head.weight.dtype),
         "lora_layer_type": type(layers[0].self_attn.q_proj).__module__,
-        "compiled_graphs": _compiled_graphs() if "compile" in levers else 0,
+        "compiled_graphs": _compiled_graphs(),
         "build_s": build_s,
         "recipe_source": recipe_source,
         "recipe": recipe,

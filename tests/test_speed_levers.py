@@ -198,3 +198,16 @@ def test_compile_layers_keeps_outputs() -> None:
         compiled = model(input_ids=ids).logits
     assert all(layer._compiled_call_impl is not None for layer in model.model.layers)
     torch.testing.assert_close(compiled, eager)
+
+
+def test_compile_layers_can_leave_chosen_modules_eager() -> None:
+    model = _tiny_llama()
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    with torch.no_grad():
+        eager = model(input_ids=ids).logits
+        speed.compile_layers(model.model.layers, eager_types=(torch.nn.Linear,), backend="eager")
+        compiled = model(input_ids=ids).logits
+    q_proj = model.model.layers[0].self_attn.q_proj
+    assert getattr(q_proj.forward, "_torchdynamo_disable", False)
+    assert not hasattr(model.model.layers[0].input_layernorm.forward, "_torchdynamo_disable")
+    torch.testing.assert_close(compiled, eager)

@@ -364,11 +364,20 @@ def plan_unchecked_layers(
     return max(0, min(n_layers, int(headroom // per_layer)))
 
 
-def compile_layers(layers: Sequence[Any], **compile_options: Any) -> None:
+def compile_layers(
+    layers: Sequence[Any], eager_types: tuple[type, ...] = (), **compile_options: Any
+) -> None:
     """Regional compilation: each layer's call is compiled; gradient checkpointing stays outside.
 
     All layers share one code path, so one graph is traced and reused (builtin nn.Module
-    inlining treats their parameters as inputs rather than constants).
+    inlining treats their parameters as inputs rather than constants). Submodules of
+    `eager_types` (e.g. bitsandbytes' Linear4bit, whose quantised weight is a tensor
+    subclass) run eagerly between the compiled pieces.
     """
+    import torch
+
     for layer in layers:
+        for module in layer.modules():
+            if eager_types and isinstance(module, eager_types):
+                module.forward = torch.compiler.disable(module.forward, recursive=True)
         layer.compile(**compile_options)
