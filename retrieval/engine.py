@@ -237,7 +237,8 @@ class LoreEngine:
             message = str(exc) if isinstance(exc, RetrievalError) else (
                 f"the lore index of '{name}' at {self.store.location} is unusable "
                 f"({type(exc).__name__}: {exc}); rebuild it with "
-                f"`python -m retrieval index {name} --rebuild`")
+                f"`python -m retrieval index {name} --rebuild`, or delete "
+                f"{self.store.location} if Chroma itself can't open it")
             log.error("%s", message)
             self._swap(name, world, None, 0, message)
             return None
