@@ -320,6 +320,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         reset=bool(levers & {"varlen", "blockmask"}),
     )
     batches = [b.to(args.device) for b in batches[:n_steps]]
+    if levers & {"compile", "compile_eager4bit"}:
+        for batch in batches:
+            speed.mark_segments_dynamic(batch)
 
     model.train()
     unchecked = 0
@@ -352,6 +355,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+    graphs_before = _compiled_graphs()
     tokens = 0
     start = time.perf_counter()
     for batch in batches[args.warmup :]:
@@ -360,6 +364,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if cuda:
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
+    graphs_timed = _compiled_graphs() - graphs_before
 
     profile = profile_step(lambda: step(batches[-1])) if args.profile else None
     n_params = parameter_count(cfg)
@@ -391,6 +396,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "lm_head_dtype": str(model.get_base_model().lm_head.weight.dtype),
         "lora_layer_type": type(layers[0].self_attn.q_proj).__module__,
         "compiled_graphs": _compiled_graphs(),
+        "graphs_compiled_while_timed": graphs_timed,
         "build_s": build_s,
         "recipe_source": recipe_source,
         "recipe": recipe,

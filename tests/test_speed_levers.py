@@ -211,3 +211,9 @@ def test_compile_layers_can_leave_chosen_modules_eager() -> None:
     assert getattr(q_proj.forward, "_torchdynamo_disable", False)
     assert not hasattr(model.model.layers[0].input_layernorm.forward, "_torchdynamo_disable")
     torch.testing.assert_close(compiled, eager)
+
+
+def test_mark_segments_dynamic_marks_the_document_axis() -> None:
+    batch = speed.collate_packed([[[1, 2], [3]]], 4, pad_id=0)
+    speed.mark_segments_dynamic(batch)
+    assert 0 in batch.cu_seq_lens._dynamo_weak_dynamic_indices

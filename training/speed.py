@@ -7,7 +7,8 @@
 - `chunked_linear_cross_entropy`: LM head + cross-entropy in chunks, so the
   (tokens x vocabulary) logits never exist whole; gradients are made in the same pass.
 - `set_unchecked_layers` / `plan_unchecked_layers`: selective activation checkpointing by layer.
-- `compile_layers`: regional `torch.compile` of each decoder layer (one graph, reused 32 times).
+- `compile_layers`: regional `torch.compile` of each decoder layer (one graph, reused 32 times);
+  `mark_segments_dynamic` keeps a new document count from recompiling it.
 
 torch is imported inside the functions, so importing this module stays cheap.
 """
@@ -133,6 +134,17 @@ def collate_packed(
         max_length=seq_len,
         n_tokens=n_tokens,
     )
+
+
+def mark_segments_dynamic(batch: PackedBatch) -> None:
+    """Tell torch.compile the number of documents varies, before the first compiled step.
+
+    Otherwise the first batch with a different document count recompiles every layer's graph
+    (seconds, and it lands in whatever step happens to meet it).
+    """
+    import torch
+
+    torch._dynamo.maybe_mark_dynamic(batch.cu_seq_lens, 0)
 
 
 def _torch_varlen_attn() -> Any | None:
