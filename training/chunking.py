@@ -5,7 +5,8 @@ scene breaks (`***`, `* * *`, `#`, `---`, `⁂`) split a file into chapters and 
 blank lines split paragraphs (hard-wrapped lines are joined). Then each scene becomes
 passages of `min_tokens..max_tokens` counted with the base model's tokenizer: scenes
 shorter than `min_tokens` are joined with the next scene of the same chapter (the break
-line kept), longer ones are cut between paragraphs into even parts, and a paragraph
+line kept), longer ones are cut between paragraphs into near-even parts that keep as
+much prose as possible, and a paragraph
 longer than `max_tokens` is cut at sentence ends. What still falls under `min_tokens`
 is dropped and counted with its reason.
 """
@@ -127,20 +128,57 @@ def _split_long(paragraph: str, tokens: int, max_tokens: int, count: CountTokens
     return pieces
 
 
-def _even_parts(sizes: list[int], max_tokens: int) -> list[tuple[int, int]]:
-    """Index ranges that cut `sizes` into near-equal parts, none over max_tokens if avoidable."""
-    total = sum(sizes) + SEPARATOR_TOKENS * (len(sizes) - 1)
-    parts = max(1, math.ceil(total / max_tokens))
-    target = total / parts
+def partition(sizes: list[int], min_tokens: int, max_tokens: int) -> list[tuple[int, int]]:
+    """Contiguous paragraph ranges, each min..max tokens, covering as much as possible.
+
+    Dynamic programming over paragraph boundaries: first maximise the tokens kept, then
+    prefer parts close to an even share of the block. Paragraphs left out are the ones
+    that cannot be part of any in-bounds passage.
+    """
+    prefix = [0]
+    for size in sizes:
+        prefix.append(prefix[-1] + size)
+
+    def tokens(a: int, b: int) -> int:
+        return prefix[b] - prefix[a] + SEPARATOR_TOKENS * (b - a - 1)
+
+    total = tokens(0, len(sizes)) if sizes else 0
+    target = total / max(1, math.ceil(total / max_tokens))
+    # best[i] = (tokens kept, -unevenness, where the last part starts or -1) for the
+    # first i paragraphs; back-pointers instead of lists keep this linear in practice.
+    best: list[tuple[int, float, int]] = [(0, 0.0, -1)]
+    for i in range(1, len(sizes) + 1):
+        candidate = (best[i - 1][0], best[i - 1][1], -1)  # leave paragraph i-1 out
+        j = i - 1
+        while j >= 0 and tokens(j, i) <= max_tokens:
+            size = tokens(j, i)
+            if size >= min_tokens:
+                option = (best[j][0] + size, best[j][1] - (size - target) ** 2, j)
+                if option[:2] > candidate[:2]:
+                    candidate = option
+            j -= 1
+        best.append(candidate)
     ranges: list[tuple[int, int]] = []
-    start, used = 0, 0
-    for i, size in enumerate(sizes):
-        if i > start and (used + SEPARATOR_TOKENS + size > max_tokens or used >= target):
+    i = len(sizes)
+    while i > 0:
+        start = best[i][2]
+        if start < 0:
+            i -= 1
+        else:
             ranges.append((start, i))
-            start, used = i, 0
-        used += size + (SEPARATOR_TOKENS if i > start else 0)
-    ranges.append((start, len(sizes)))
-    return ranges
+            i = start
+    return ranges[::-1]
+
+
+def _gaps(ranges: list[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+    gaps, start = [], 0
+    for a, b in ranges:
+        if a > start:
+            gaps.append((start, a))
+        start = b
+    if start < length:
+        gaps.append((start, length))
+    return gaps
 
 
 def chunk_scenes(
@@ -179,17 +217,18 @@ def chunk_scenes(
 
     order: Counter[tuple[str, int]] = Counter()
     for scene, paragraphs, counts in blocks:
-        for start, end in _even_parts(counts, max_tokens):
+        ranges = partition(counts, min_tokens, max_tokens)
+        for start, end in _gaps(ranges, len(counts)):
+            whole = (start, end) == (0, len(counts))
+            reason = (
+                "scene shorter than min_tokens"
+                if whole
+                else "paragraphs that fit no passage of min..max tokens"
+            )
+            report.dropped[reason] += 1
+            report.dropped_tokens += sum(counts[start:end])
+        for start, end in ranges:
             tokens = sum(counts[start:end]) + SEPARATOR_TOKENS * (end - start - 1)
-            if tokens < min_tokens:
-                reason = (
-                    "scene shorter than min_tokens"
-                    if (start, end) == (0, len(counts))
-                    else "scene tail shorter than min_tokens"
-                )
-                report.dropped[reason] += 1
-                report.dropped_tokens += tokens
-                continue
             key = (scene.source, scene.chapter)
             text = "\n\n".join(paragraphs[start:end])
             report.passages.append(Passage(text, tokens, scene.source, scene.chapter, order[key]))

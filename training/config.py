@@ -28,7 +28,7 @@ class _Strict(BaseModel):
 
 
 class DatasetConfig(_Strict):
-    path: str = Field(metadata={"help": "prepared chat jsonl (messages format)"})
+    path: str = Field(description="prepared chat jsonl (messages format)")
     type: Literal["chat_template"] = "chat_template"
     ds_type: Literal["json"] = "json"
     split: str | None = None
@@ -81,7 +81,7 @@ class LoregateSettings(_Strict):
     torch_threads: int | None = Field(default=None, gt=0)
     merge_nf4_roundtrip: bool = Field(
         default=False,
-        metadata={"help": "merge into an NF4 round-tripped base (what a QLoRA adapter saw)"},
+        description="merge into an NF4 round-tripped base (what a QLoRA adapter saw)",
     )
     prepare: PrepareSettings = Field(default_factory=PrepareSettings)
     check: CheckSettings = Field(default_factory=CheckSettings)
@@ -107,6 +107,10 @@ class RunConfig(_Strict):
     lora_alpha: int = Field(default=128, gt=0)
     lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
     lora_target_modules: list[str] = Field(min_length=1)
+    peft_layers_to_transform: list[int] | None = Field(
+        default=None,
+        description="only these layers get LoRA; backward then stops at the lowest one",
+    )
 
     sequence_len: int = Field(default=2048, gt=0)
     sample_packing: bool = False

@@ -149,7 +149,7 @@ def prepare(cfg: RunConfig) -> Path:
         previous = by_position.get((passage.group, passage.order - 1))
         if previous is None or rng.random() >= settings.continuation_share:
             continue
-        budget = min(settings.max_tokens // 2, cfg.sequence_len - passage.tokens - system_tokens)
+        budget = min(settings.max_tokens // 3, cfg.sequence_len - passage.tokens - system_tokens)
         if budget < 32:
             continue
         requests[i] = continuation_request(_tail(previous.text, budget, count))

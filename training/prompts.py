@@ -80,21 +80,22 @@ def places(passage: str) -> Counter[str]:
 
 
 def names(passage: str, limit: int = 3) -> list[str]:
-    """Who is in the scene: capitalised words used mid-sentence, neither places nor things
-    named with "the"; a name next to "said" counts three times."""
+    """Who is in the scene: words capitalised mid-sentence somewhere in the passage,
+    neither places nor things named with "the"; a name next to "said" counts three times."""
     where = {w for phrase in places(passage) for w in phrase.split()}
     things = set(re.findall(r"\b[Tt]he\s+([A-Z][\w'’-]+)", passage))
     speakers = Counter(re.findall(r"\b([A-Z][\w'’-]+)\s+said\b|\bsaid\s+([A-Z][\w'’-]+)", passage))
-    counts: Counter[str] = Counter()
+    excluded = _NON_NAMES | where | things
+    seen: list[str] = []
+    mid: set[str] = set()  # capitalised mid-sentence: a name, not just a sentence start
     for sentence in re.split(r"(?<=[.!?])\s+|\n+", passage):
-        for token in _TOKEN.findall(sentence)[1:]:
+        for position, token in enumerate(_TOKEN.findall(sentence)):
             name = re.sub(r"['’]s$", "", token)
-            if (
-                token[0].isupper()
-                and not token.isupper()
-                and name not in _NON_NAMES | where | things
-            ):
-                counts[name] += 1
+            if token[0].isupper() and not token.isupper() and name not in excluded:
+                seen.append(name)
+                if position:
+                    mid.add(name)
+    counts = Counter(name for name in seen if name in mid)
     for pair, n in speakers.items():
         for name in pair:
             if name in counts:

@@ -100,6 +100,7 @@ def _load_model(cfg: RunConfig, resume: Path | None) -> Any:
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
         target_modules=cfg.lora_target_modules,
+        layers_to_transform=cfg.peft_layers_to_transform,
         task_type="CAUSAL_LM",
     )
     try:
@@ -109,8 +110,26 @@ def _load_model(cfg: RunConfig, resume: Path | None) -> Any:
 
 
 def _predicted(labels: Any) -> int:
-    # Causal LMs shift labels by one inside forward(): the first label never counts.
+    # Causal LMs predict token t+1 from position t: the first label never counts.
     return int((labels[:, 1:] != -100).sum())
+
+
+def summed_loss(model: Any, batch: dict[str, Any]) -> Any:
+    """Cross-entropy summed over the assistant tokens only.
+
+    The vocabulary projection runs only where a label is trained: on a 49k vocabulary
+    it is a third of the forward pass, and the prompt positions would be thrown away.
+    """
+    import torch
+
+    causal_lm = model.get_base_model()
+    hidden = causal_lm.model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+    ).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    keep = targets != -100
+    logits = causal_lm.lm_head(hidden[:, :-1][keep])
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum")
 
 
 def evaluate_loss(model: Any, batches: list[list[Any]], pad_id: int) -> float | None:
@@ -124,9 +143,8 @@ def evaluate_loss(model: Any, batches: list[list[Any]], pad_id: int) -> float | 
     with torch.no_grad():
         for batch in batches:
             inputs = {k: v.to(model.device) for k, v in collate(batch, pad_id).items()}
-            n = _predicted(inputs["labels"])
-            total += float(model(**inputs).loss) * n
-            count += n
+            total += float(summed_loss(model, inputs))
+            count += _predicted(inputs["labels"])
     model.train()
     return total / max(1, count)
 
@@ -243,10 +261,9 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
             step_loss = 0.0
             for t in tensors:
                 inputs = {k: v.to(device) for k, v in t.items()}
-                weight = _predicted(inputs["labels"]) / max(1, predicted)
-                loss = model(**inputs).loss * weight  # token-weighted mean over the whole step
+                loss = summed_loss(model, inputs) / max(1, predicted)  # mean over the step
                 loss.backward()
-                step_loss += float(loss)
+                step_loss += float(loss.detach())
                 state.tokens += int(inputs["attention_mask"].sum())
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()

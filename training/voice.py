@@ -86,44 +86,40 @@ def analyse(paragraphs: list[str]) -> StyleProfile:
 
 def _vocabulary(p: StyleProfile) -> str:
     if p.mean_word_length < 4.2 and p.long_word_share < 0.15:
-        level = "plain, everyday vocabulary"
+        level = "plain"
     elif p.mean_word_length > 4.8 or p.long_word_share > 0.25:
-        level = "rich, learned vocabulary"
+        level = "rich, learned"
     else:
-        level = "clear, concrete vocabulary"
-    return f"{level} (words average {p.mean_word_length} letters; {p.long_word_share:.0%} have 7+)"
+        level = "clear, concrete"
+    share = f"{p.long_word_share:.0%}"
+    return f"{level} vocabulary (words avg {p.mean_word_length} letters, {share} long)"
 
 
 def _rhythm(p: StyleProfile) -> str:
     spread = p.sentence_stdev / max(1.0, p.sentence_mean)
     if spread > 0.75:
-        pattern = "sentence length swings hard: clipped fragments beside long run-on lines"
+        pattern = "swinging hard between clipped fragments and long run-ons"
     elif spread > 0.45:
-        pattern = "sentence length varies"
+        pattern = "varied in length"
     else:
-        pattern = "sentences keep an even length"
+        pattern = "of even length"
     return (
-        f"{pattern} (mean {p.sentence_mean} words, spread {p.sentence_stdev}; "
-        f"{p.short_sentence_share:.0%} of sentences are 6 words or fewer, "
-        f"{p.long_sentence_share:.0%} are 30 or more)"
+        f"sentences average {p.sentence_mean} words, {pattern} "
+        f"({p.short_sentence_share:.0%} ≤6 words, {p.long_sentence_share:.0%} ≥30)"
     )
 
 
 def system_prompt(p: StyleProfile) -> str:
-    dialogue = (
-        "dialogue-heavy"
-        if p.dialogue_share >= 0.3
-        else "balanced"
-        if p.dialogue_share >= 0.12
-        else "narration-led"
-    )
+    """A compact description: it is repeated in every example, so every token costs."""
+    if p.dialogue_share >= 0.3:
+        dialogue = "dialogue-heavy"
+    elif p.dialogue_share >= 0.12:
+        dialogue = "balanced dialogue and narration"
+    else:
+        dialogue = "narration-led"
     return (
-        "You are a fiction writer continuing a novel in its author's voice. "
-        f"Write in {p.point_of_view}, {p.tense}. "
-        f"Use {_vocabulary(p)}. "
-        f"Keep the rhythm: {_rhythm(p)}. "
-        f"Paragraphs run about {p.paragraph_mean_words:.0f} words, and "
-        f"{p.one_line_paragraph_share:.0%} are a single sentence. "
-        f"The prose is {dialogue}: about {p.dialogue_share:.0%} of the words are in dialogue. "
-        "Write only the scene's prose: no titles, notes or commentary."
+        f"You write fiction in the author's voice: {p.point_of_view}, {p.tense}; "
+        f"{_vocabulary(p)}; {_rhythm(p)}; paragraphs about {p.paragraph_mean_words:.0f} words, "
+        f"{p.one_line_paragraph_share:.0%} a single sentence; {dialogue} "
+        f"({p.dialogue_share:.0%} of words in dialogue). Write only the scene's prose."
     )

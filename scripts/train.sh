@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `make train`: prepare → train → merge → check → deploy on the sample corpus with the
+# embedded CPU recipe. Stops at the first failing step and says which one.
+# Override with environment variables: CONFIG, INPUT, PY.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PY:-.venv/bin/python}
+CONFIG=${CONFIG:-configs/train_embedded.yaml}
+INPUT=${INPUT:-training/data/raw}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+started=$(date +%s)
+step() {
+    local name=$1; shift
+    local t0; t0=$(date +%s)
+    echo "==> $name"
+    if ! "$PY" -m training "$name" --config "$CONFIG" "$@"; then
+        echo "make train: step '$name' failed (see the message above); later steps were not run." >&2
+        echo "make train: merged_models/current was not changed." >&2
+        exit 1
+    fi
+    echo "==> $name done in $(( $(date +%s) - t0 ))s"
+}
+
+step prepare --input "$INPUT"
+step train
+step merge
+step check
+step deploy
+
+run=$(ls -d checkpoints/run-* 2>/dev/null | tail -n 1)
+tps=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['tokens_per_s'])" \
+    "$run/summary.json" 2>/dev/null || echo "?")
+echo "make train: done in $(( $(date +%s) - started ))s on $(nproc) CPU cores; training ran at ${tps} tokens/s."
+echo "make train: run folder $run (metrics.jsonl, loss.png); served model merged_models/current."
