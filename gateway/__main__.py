@@ -20,6 +20,8 @@ def main() -> int:
     except ValidationError as exc:
         print(f"loregate: bad setting: {exc}", file=sys.stderr)
         return 2
+    if not settings.access_log:
+        logging.getLogger("loregate.access").setLevel(logging.WARNING)
     uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
                 log_level="warning", access_log=False)
     return 0

@@ -18,6 +18,7 @@ import anyio
 from gateway.budget import fit, lore_room, prompt_token_bound, reply_tokens
 from gateway.errors import APIError
 from gateway.protocol import Controls
+from gateway.replies import reply_from_json, reply_from_sse
 from gateway.upstream import UpstreamPool
 from retrieval import LoreEngine, RetrievalError, Selection, UnknownWorld
 
@@ -57,6 +58,7 @@ class LoreService:
         self.reply_reserve = reply_reserve
         self.ready = asyncio.Event()
         self.error: str | None = None
+        self._warming: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         started = time.perf_counter()
@@ -68,6 +70,21 @@ class LoreService:
             log.error("lore engine failed to open; forwarding without lore: %s", self.error)
         finally:
             self.ready.set()
+
+    def remember_reply(self, raw: bytes, streamed: bool) -> None:
+        """Embed a finished reply in the background; the next turn will re-send it."""
+        text = reply_from_sse(raw) if streamed else reply_from_json(raw)
+        if not text.strip():
+            return
+        task = asyncio.get_running_loop().create_task(self._warm(text))
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
+
+    async def _warm(self, text: str) -> None:
+        try:
+            await anyio.to_thread.run_sync(self.engine.warm, [text])
+        except Exception as exc:  # a cache warm-up must never surface as an error
+            log.debug("could not pre-embed a reply: %s", exc)
 
     async def _usable(self) -> bool:
         """Wait for the first index build; False if the engine could not open at all."""

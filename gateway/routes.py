@@ -86,7 +86,8 @@ async def models(request: Request) -> Response:
 @router.get("/v1/worlds")
 async def worlds(request: Request) -> Response:
     lore = _state(request).lore
-    status = lore.engine.status() if lore.ready.is_set() and not lore.error else {}
+    await lore.ready.wait()  # the first index build; later rebuilds don't block
+    status = {} if lore.error else lore.engine.status()
     return JSONResponse({
         "object": "list",
         "default": lore.default_world,

@@ -37,6 +37,7 @@ from live_server import free_port  # noqa: E402
 
 LITELLM_VENV = REPO / ".loregate" / "bench-litellm"
 MODEL = "fake-model"
+LITELLM_KEY = "sk-loregate-bench"  # LiteLLM's proxy refuses to start without a master key
 
 
 def chat_body(text: str, stream: bool = True) -> dict:
@@ -162,11 +163,13 @@ def main() -> int:
             config.write_text(json.dumps({"model_list": [{"model_name": MODEL, "litellm_params": {
                 "model": f"openai/{MODEL}", "api_base": direct, "api_key": "unused"}}]}))
             with running([str(ensure_litellm()), "--config", str(config), "--port",
-                          str(ll_port), "--num_workers", "1"], {"LITELLM_LOG": "ERROR"},
+                          str(ll_port), "--num_workers", "1"],
+                         {"LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": LITELLM_KEY},
                          litellm.removesuffix("/v1") + "/health/liveliness",
                          work / "litellm.log", 300):
-                ttft["litellm"] = summary(asyncio.run(ttft_series(litellm, n, {}, plain_texts)))
-                through["litellm"] = asyncio.run(throughput(litellm, n, 16, {}))
+                auth = {"Authorization": f"Bearer {LITELLM_KEY}"}
+                ttft["litellm"] = summary(asyncio.run(ttft_series(litellm, n, auth, plain_texts)))
+                through["litellm"] = asyncio.run(throughput(litellm, n, 16, auth))
         if args.vllm:
             results["vllm"] = real_vllm(args.vllm, work)
     base = ttft["direct"]["p50_ms"]
