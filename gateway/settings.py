@@ -1,7 +1,7 @@
 """Gateway settings: defaults here, overrides in configs/gateway.yaml, then GATEWAY_* variables.
 
-The lore settings (worlds, index, budget...) come from `RetrievalSettings`, so the gateway and
-`python -m retrieval` read one configuration.
+The lore settings (worlds, index, budget...) and the sources they are read from come from
+`RetrievalSettings`, so the gateway and `python -m retrieval` read one configuration.
 """
 
 from __future__ import annotations
@@ -10,17 +10,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    YamlConfigSettingsSource,
-)
+from pydantic_settings import NoDecode
 
 from retrieval.settings import RetrievalSettings
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIG_FILE = REPO / "configs" / "gateway.yaml"
 
 
 class GatewaySettings(RetrievalSettings):
@@ -60,15 +54,3 @@ class GatewaySettings(RetrievalSettings):
         if isinstance(value, list):
             return [str(url).rstrip("/") for url in value]
         return value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=CONFIG_FILE)
-        return (init_settings, env_settings, yaml_source)

@@ -5,9 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 REPO = Path(__file__).resolve().parent.parent
+CONFIG_FILE = REPO / "configs" / "gateway.yaml"
 
 
 class RetrievalSettings(BaseSettings):
@@ -51,3 +57,18 @@ class RetrievalSettings(BaseSettings):
         "instead of 18 ms.",
     )
     watch: bool = Field(False, description="Re-index worlds when their files change.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then GATEWAY_* variables, then configs/gateway.yaml, then defaults.
+
+        The gateway and `python -m retrieval` share this, so both read one configuration."""
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=CONFIG_FILE)
+        return (init_settings, env_settings, yaml_source)
