@@ -84,8 +84,11 @@ def build_tiny_base(folder: Path) -> Path:
         num_key_value_heads=2,
         max_position_embeddings=4096,
         tie_word_embeddings=True,
+        initializer_range=0.5,  # frozen embeddings large enough for confident logits
         eos_token_id=eos,
-        pad_token_id=eos,
+        # not eos: a random init zeroes the padding_idx row, and with tied embeddings a
+        # zero eos row could never be predicted
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
         bos_token_id=tokenizer.convert_tokens_to_ids("<|im_start|>"),
     )
     torch.manual_seed(0)

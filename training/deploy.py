@@ -47,10 +47,10 @@ def current_target(root: Path) -> Path | None:
     return link.resolve() if link.is_symlink() else None
 
 
-def running_vllm(pid_file: Path = VLLM_PID) -> int | None:
+def running_vllm(pid_file: Path | None = None) -> int | None:
     """The pid of a running vLLM of ours, if its pid file names a live process."""
     try:
-        pid = int(pid_file.read_text().strip())
+        pid = int((pid_file or VLLM_PID).read_text().strip())
         os.kill(pid, 0)
     except (OSError, ValueError):
         return None
