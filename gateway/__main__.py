@@ -14,7 +14,7 @@ from gateway.settings import GatewaySettings
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # chromadb logs every HTTP call
     try:
         settings = GatewaySettings()
     except ValidationError as exc:

@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import httpx
 from fastapi import FastAPI
 
 from gateway.auth import APIKeyMiddleware
@@ -17,29 +16,23 @@ from gateway.observe import Metrics
 from gateway.routes import router
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
-from gateway.upstream import UpstreamPool
+from gateway.upstream import UpstreamPool, make_session
 from retrieval import LoreEngine
 
 log = logging.getLogger("loregate")
 
 
-def build_app(
-    settings: GatewaySettings | None = None,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-    engine: LoreEngine | None = None,
-) -> FastAPI:
-    """The ASGI app. `transport` and `engine` let tests put fakes at the edges."""
+def build_app(settings: GatewaySettings | None = None, *,
+              engine: LoreEngine | None = None) -> FastAPI:
+    """The ASGI app. `engine` lets tests put a fake lore engine at the edge."""
     settings = settings or GatewaySettings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout,
-                                pool=settings.connect_timeout)
-        limits = httpx.Limits(max_connections=1024, max_keepalive_connections=256)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport) as client:
+        session = make_session(settings.connect_timeout, settings.read_timeout)
+        async with session:
             pool = UpstreamPool(
-                settings.upstream_url, client,
+                settings.upstream_url, session,
                 api_key=settings.upstream_api_key.get_secret_value()
                 if settings.upstream_api_key else None,
                 restart_marker=settings.restart_marker,

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+import aiohttp
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from gateway.observe import RequestRecord
 from gateway.relay import relay
-from gateway.upstream import Upstream, UpstreamPool, upstream_status_error
-
-log = logging.getLogger("loregate.forward")
+from gateway.upstream import Upstream, UpstreamPool, read_body, upstream_status_error
 
 
 async def forward(
@@ -34,23 +31,23 @@ async def forward(
     stack = contextlib.AsyncExitStack()
     try:
         upstream, response = await _open(pool, path, body, record, stack)
-        if response.status_code >= 400:
-            await response.aread()
-            raise upstream_status_error(response)
-        record.status = response.status_code
-        content_type = response.headers.get("content-type", "application/json")
+        if response.status >= 400:
+            content = await read_body(upstream, response)
+            raise upstream_status_error(response.status, content, response.reason)
+        record.status = response.status
+        content_type = response.headers.get("Content-Type", "application/json")
         if record.stream and content_type.startswith("text/event-stream"):
             stack.callback(record.finish)
             return StreamingResponse(
-                relay(response, upstream.url, stack, record.first_byte,
+                relay(response, upstream, pool, stack, record.first_byte,
                       on_complete and (lambda raw: on_complete(raw, True))),
-                status_code=response.status_code, media_type="text/event-stream",
+                status_code=response.status, media_type="text/event-stream",
                 headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        content = await response.aread()
+        content = await read_body(upstream, response)
         await stack.aclose()
         background = on_complete and BackgroundTask(_after_send, on_complete, content)
-        return Response(content, status_code=response.status_code, media_type=content_type,
+        return Response(content, status_code=response.status, media_type=content_type,
                         headers=headers, background=background)
     except BaseException:
         await stack.aclose()
@@ -60,7 +57,7 @@ async def forward(
 async def _open(
     pool: UpstreamPool, path: str, body: dict[str, Any], record: RequestRecord,
     stack: contextlib.AsyncExitStack,
-) -> tuple[Upstream, httpx.Response]:
+) -> tuple[Upstream, aiohttp.ClientResponse]:
     request_headers = {"X-Request-Id": record.request_id}
     record.forwarded_at = time.perf_counter()
     upstream, response = await stack.enter_async_context(

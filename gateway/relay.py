@@ -12,16 +12,18 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
-import httpx
+import aiohttp
 
-from gateway.errors import APIError, stream_error_event
+from gateway.errors import stream_error_event
+from gateway.upstream import BODY_ERRORS, Upstream, UpstreamPool
 
 log = logging.getLogger("loregate.relay")
 
 
 async def relay(
-    response: httpx.Response,
-    upstream_url: str,
+    response: aiohttp.ClientResponse,
+    upstream: Upstream,
+    pool: UpstreamPool,
     closer: contextlib.AsyncExitStack,
     on_first_byte: Callable[[float], None] | None = None,
     on_complete: Callable[[bytes], None] | None = None,
@@ -33,7 +35,7 @@ async def relay(
     ended_cleanly = True
     kept: list[bytes] | None = [] if on_complete is not None else None
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in response.content.iter_any():
             if on_first_byte is not None:
                 on_first_byte(time.perf_counter())
                 on_first_byte = None
@@ -43,13 +45,10 @@ async def relay(
             ended_cleanly = chunk.endswith(b"\n\n") or chunk.endswith(b"\r\n\r\n")
         if on_complete is not None and kept is not None:
             on_complete(b"".join(kept))
-    except httpx.HTTPError as exc:
-        log.warning("stream from %s broke: %s: %s", upstream_url, type(exc).__name__, exc)
-        error = APIError(
-            502, f"The model server at {upstream_url} stopped mid-reply ({type(exc).__name__}).",
-            code="upstream_stream_error",
-        )
+    except BODY_ERRORS as exc:
+        log.warning("stream from %s broke: %s: %s", upstream.url, type(exc).__name__, exc)
         # A broken upstream may have cut an event in half: close it so the error parses.
+        error = pool.broken_stream(upstream, exc)
         yield (b"" if ended_cleanly else b"\n\n") + stream_error_event(error)
     finally:
         await closer.aclose()

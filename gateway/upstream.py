@@ -2,13 +2,17 @@
 
 Requests go to the healthy upstream with the fewest requests in flight. A connect failure marks
 an upstream down and the request moves to the next one (nothing reached the failed one, so
-retrying is safe); a background check brings it back when /health answers again.
+retrying is safe); a background check brings it back when it answers again.
+
+The client is aiohttp's: on a 2-core box it adds about 0.8 ms to a proxied stream's first byte
+where httpx's AsyncClient added 2.5-3.5 ms (measured side by side, see the README).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json as jsonlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 from gateway.errors import APIError
 
@@ -32,7 +36,6 @@ class Upstream:
     outstanding: int = 0
     max_model_len: int | None = None
     model_ids: list[str] = field(default_factory=list)
-    tool_parser: bool | None = None  # None until a tools request tells us
 
     @property
     def root(self) -> str:
@@ -40,11 +43,19 @@ class Upstream:
         return self.url.removesuffix("/v1")
 
 
+def make_session(connect_timeout: float, read_timeout: float) -> aiohttp.ClientSession:
+    """One long-lived session; `read_timeout` is the longest silence, between chunks too."""
+    timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout,
+                                    sock_read=read_timeout)
+    connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0, keepalive_timeout=60)
+    return aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=False)
+
+
 class UpstreamPool:
     def __init__(
         self,
         urls: list[str],
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         *,
         api_key: str | None = None,
         restart_marker: Path | None = None,
@@ -52,11 +63,11 @@ class UpstreamPool:
         if not urls:
             raise ValueError("at least one upstream URL is needed")
         self.upstreams = [Upstream(url) for url in urls]
-        self.client = client
+        self.session = session
         self._auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._restart_marker = restart_marker
 
-    def pick(self, exclude: set[str] = frozenset()) -> Upstream | None:
+    def pick(self, exclude: frozenset[str] | set[str] = frozenset()) -> Upstream | None:
         candidates = [u for u in self.upstreams if u.url not in exclude]
         healthy = [u for u in candidates if u.healthy] or candidates
         return min(healthy, key=lambda u: u.outstanding, default=None)
@@ -71,36 +82,39 @@ class UpstreamPool:
     @contextlib.asynccontextmanager
     async def open(
         self, method: str, path: str, *, json: Any = None, headers: dict[str, str] | None = None
-    ) -> AsyncIterator[tuple[Upstream, httpx.Response]]:
+    ) -> AsyncIterator[tuple[Upstream, aiohttp.ClientResponse]]:
         """Send to the best upstream and yield its response with the body still unread.
 
         Connect failures fall through to the next upstream; every other transport error becomes
-        an APIError here, so callers only ever see httpx responses or APIError.
+        an APIError here, so callers only ever see a response or an APIError. Leaving the block
+        before the body is read closes the connection, which is how vLLM learns to stop.
         """
+        data = None if json is None else jsonlib.dumps(json).encode()
+        send_headers = {**self._auth, **(headers or {})}
+        if data is not None:
+            send_headers["Content-Type"] = "application/json"
         tried: set[str] = set()
         while (upstream := self.pick(tried)) is not None:
             tried.add(upstream.url)
-            request = self.client.build_request(
-                method, upstream.url + path, json=json, headers={**self._auth, **(headers or {})}
-            )
             upstream.outstanding += 1
             try:
                 try:
-                    response = await self.client.send(request, stream=True)
-                except httpx.ConnectError as exc:
+                    response = await self.session.request(method, upstream.url + path,
+                                                          data=data, headers=send_headers)
+                except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                     self._mark_down(upstream, exc)
                     continue
-                except httpx.TimeoutException as exc:
-                    if isinstance(exc, httpx.ConnectTimeout):
-                        self._mark_down(upstream, exc)
-                        continue
+                except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
                     raise self._timeout(upstream) from exc
-                except httpx.TransportError as exc:
+                except aiohttp.ClientError as exc:
                     raise self._unreachable(upstream, exc) from exc
                 try:
                     yield upstream, response
                 finally:
-                    await response.aclose()
+                    if response.content.at_eof():
+                        response.release()
+                    else:
+                        response.close()
                 return
             finally:
                 upstream.outstanding -= 1
@@ -108,23 +122,22 @@ class UpstreamPool:
 
     async def get_json(self, path: str) -> tuple[Upstream, Any]:
         async with self.open("GET", path) as (upstream, response):
-            await response.aread()
-            if response.status_code >= 400:
-                raise upstream_status_error(response)
-            return upstream, response.json()
+            body = await read_body(upstream, response)
+            if response.status >= 400:
+                raise upstream_status_error(response.status, body, response.reason)
+            return upstream, jsonlib.loads(body)
 
     async def count_prompt_tokens(self, upstream: Upstream, body: dict[str, Any]) -> int | None:
         """Prompt tokens as the upstream counts them (vLLM's /tokenize), or None if it can't."""
         payload = {k: body[k] for k in ("model", "messages", "tools") if k in body}
         try:
-            response = await self.client.post(
-                upstream.root + "/tokenize", json=payload, headers=self._auth
-            )
-        except httpx.HTTPError:
+            async with self.session.post(upstream.root + "/tokenize", json=payload,
+                                         headers=self._auth) as response:
+                if response.status != 200:
+                    return None
+                data = await response.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError):
             return None
-        if response.status_code != 200:
-            return None
-        data = response.json()
         if data.get("max_model_len"):
             upstream.max_model_len = data["max_model_len"]
         return data.get("count")
@@ -140,10 +153,10 @@ class UpstreamPool:
     async def _check(self, upstream: Upstream) -> None:
         started = time.perf_counter()
         try:
-            response = await self.client.get(upstream.url + "/models", headers=self._auth)
-            response.raise_for_status()
-            models = response.json().get("data", [])
-        except (httpx.HTTPError, ValueError) as exc:
+            async with self.session.get(upstream.url + "/models", headers=self._auth) as response:
+                response.raise_for_status()
+                models = (await response.json()).get("data", [])
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             if upstream.healthy:
                 self._mark_down(upstream, exc)
             return
@@ -195,20 +208,37 @@ class UpstreamPool:
             code="upstream_timeout",
         )
 
+    def broken_stream(self, upstream: Upstream, exc: BaseException) -> APIError:
+        return APIError(
+            502, f"The model server at {upstream.url} stopped mid-reply ({type(exc).__name__}).",
+            code="upstream_stream_error",
+        )
 
-def upstream_status_error(response: httpx.Response) -> APIError:
-    """The upstream's own 4xx/5xx, passed on with its status and message."""
-    message = response.text or response.reason_phrase
-    param = code = None
-    err_type = None
+
+# What an upstream can raise while its body is being read.
+BODY_ERRORS = (aiohttp.ClientError, TimeoutError)
+
+
+async def read_body(upstream: Upstream, response: aiohttp.ClientResponse) -> bytes:
     try:
-        error = response.json().get("error")
-    except ValueError:
+        return await response.read()
+    except BODY_ERRORS as exc:
+        raise APIError(502, f"The model server at {upstream.url} broke off its answer "
+                       f"({type(exc).__name__}).", code="upstream_error") from exc
+
+
+def upstream_status_error(status: int, body: bytes, reason: str | None) -> APIError:
+    """The upstream's own 4xx/5xx, passed on with its status and message."""
+    text = body.decode(errors="replace")
+    message, param, code, err_type = text or (reason or ""), None, None, None
+    try:
+        error = jsonlib.loads(text).get("error")
+    except (ValueError, AttributeError):
         error = None
     if isinstance(error, dict):
         message = str(error.get("message") or message)
         param, code, err_type = error.get("param"), error.get("code"), error.get("type")
     elif isinstance(error, str):
         message = error
-    return APIError(response.status_code, message, param=param,
+    return APIError(status, message, param=param,
                     code=str(code) if code is not None else None, type=err_type)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from fastapi.testclient import TestClient
 
 from fake_upstream import Behaviour, build_fake_upstream
 from gateway import GatewaySettings, build_app
+from live_server import serve
 from retrieval import LoreHit, RetrievalError, Selection, UnknownWorld
 
 LORE = "World lore for scifi_world:\nElena Vasquez is the Meridian's chief engineer."
@@ -61,14 +63,22 @@ class FakeEngine:
         return Selection(world, [hit], [], 20, LORE)
 
 
-def make_client(
-    behaviour: Behaviour | None = None,
-    engine: FakeEngine | None = None,
-    **settings: Any,
-) -> tuple[TestClient, Behaviour, FakeEngine]:
-    behaviour = behaviour or Behaviour()
-    engine = engine or FakeEngine()
-    upstream = httpx.ASGITransport(app=build_fake_upstream(behaviour))
-    config = GatewaySettings(**{"upstream_url": ["http://upstream:8000/v1"], **settings})
-    app = build_app(config, transport=upstream, engine=engine)  # type: ignore[arg-type]
-    return TestClient(app), behaviour, engine
+@contextlib.contextmanager
+def client_factory() -> Iterator[Callable[..., tuple[TestClient, Behaviour, FakeEngine]]]:
+    """Build gateways in front of fresh fake vLLMs on real sockets; stop them all at the end."""
+    servers = contextlib.ExitStack()
+
+    def make_client(
+        behaviour: Behaviour | None = None,
+        engine: FakeEngine | None = None,
+        **settings: Any,
+    ) -> tuple[TestClient, Behaviour, FakeEngine]:
+        behaviour = behaviour or Behaviour()
+        engine = engine or FakeEngine()
+        url = servers.enter_context(serve(build_fake_upstream(behaviour)))
+        config = GatewaySettings(**{"upstream_url": [url + "/v1"], **settings})
+        app = build_app(config, engine=engine)  # type: ignore[arg-type]
+        return TestClient(app), behaviour, engine
+
+    with servers:
+        yield make_client

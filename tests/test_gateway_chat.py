@@ -6,12 +6,12 @@ import json
 
 from fake_upstream import Behaviour
 from gateway.budget import LORE_WRAPPER_TOKENS
-from gateway_fakes import LORE, FakeEngine, make_client
+from gateway_fakes import LORE, FakeEngine
 
 ELENA = [{"role": "user", "content": "Elena checks the reactor."}]
 
 
-def test_lore_is_injected_as_a_system_message_and_named_in_a_header():
+def test_lore_is_injected_as_a_system_message_and_named_in_a_header(make_client):
     client, upstream, _ = make_client()
     with client:
         r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
@@ -23,7 +23,7 @@ def test_lore_is_injected_as_a_system_message_and_named_in_a_header():
     assert sent[1:] == ELENA
 
 
-def test_lore_joins_an_existing_system_message():
+def test_lore_joins_an_existing_system_message(make_client):
     client, upstream, _ = make_client()
     messages = [{"role": "system", "content": "You are a co-writer."}, *ELENA]
     with client:
@@ -34,7 +34,7 @@ def test_lore_joins_an_existing_system_message():
     assert len(upstream.received[-1]["messages"]) == 2
 
 
-def test_every_other_field_is_forwarded_untouched_and_controls_are_stripped():
+def test_every_other_field_is_forwarded_untouched_and_controls_are_stripped(make_client):
     client, upstream, engine = make_client()
     extras = {"top_k": 40, "min_p": 0.05, "repetition_penalty": 1.1, "stop": ["\n\n"],
               "seed": 7, "stream_options": {"include_usage": True},
@@ -55,7 +55,7 @@ def test_every_other_field_is_forwarded_untouched_and_controls_are_stripped():
     assert engine.calls[-1]["budget"] == 300
 
 
-def test_headers_choose_world_and_chapter_and_win_over_the_body():
+def test_headers_choose_world_and_chapter_and_win_over_the_body(make_client):
     client, _, engine = make_client()
     with client:
         client.post("/v1/chat/completions",
@@ -65,7 +65,7 @@ def test_headers_choose_world_and_chapter_and_win_over_the_body():
     assert engine.calls[-1]["chapter"] == 14
 
 
-def test_lore_off_by_header_or_body_forwards_the_messages_as_sent():
+def test_lore_off_by_header_or_body_forwards_the_messages_as_sent(make_client):
     client, upstream, engine = make_client()
     with client:
         r1 = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA},
@@ -79,7 +79,7 @@ def test_lore_off_by_header_or_body_forwards_the_messages_as_sent():
     assert engine.calls == []
 
 
-def test_streaming_relays_every_chunk_the_usage_and_done():
+def test_streaming_relays_every_chunk_the_usage_and_done(make_client):
     client, _, _ = make_client(Behaviour(chunks=5))
     body = {"model": "m", "messages": ELENA, "stream": True,
             "stream_options": {"include_usage": True}}
@@ -96,7 +96,7 @@ def test_streaming_relays_every_chunk_the_usage_and_done():
     assert payloads[-1]["usage"]["completion_tokens"] == 5
 
 
-def test_retrieval_failure_forwards_without_lore_and_says_so():
+def test_retrieval_failure_forwards_without_lore_and_says_so(make_client):
     client, upstream, _ = make_client(engine=FakeEngine(fail=True))
     with client:
         r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
@@ -105,7 +105,7 @@ def test_retrieval_failure_forwards_without_lore_and_says_so():
     assert upstream.received[-1]["messages"] == ELENA
 
 
-def test_an_engine_that_cannot_open_does_not_take_the_gateway_down():
+def test_an_engine_that_cannot_open_does_not_take_the_gateway_down(make_client):
     client, upstream, _ = make_client(engine=FakeEngine(fail_open=True))
     with client:
         r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
@@ -115,7 +115,7 @@ def test_an_engine_that_cannot_open_does_not_take_the_gateway_down():
     assert health.status_code == 503 and health.json()["index"] == "failed"
 
 
-def test_lore_shrinks_to_fit_the_context_window():
+def test_lore_shrinks_to_fit_the_context_window(make_client):
     # 1,500-token window; the prompt is ~1,500 bytes (the fake counts 4 bytes a token)
     # and the reply asks for 400 tokens.
     client, _, engine = make_client(Behaviour(max_model_len=1500))
@@ -128,7 +128,7 @@ def test_lore_shrinks_to_fit_the_context_window():
     assert engine.calls[-1]["budget"] == 1500 - 400 - prompt_tokens - LORE_WRAPPER_TOKENS
 
 
-def test_no_room_at_all_forwards_without_lore_for_the_upstream_to_judge():
+def test_no_room_at_all_forwards_without_lore_for_the_upstream_to_judge(make_client):
     client, upstream, engine = make_client(Behaviour(max_model_len=1000))
     messages = [{"role": "user", "content": "Elena " + "word " * 900}]
     with client:
@@ -140,7 +140,7 @@ def test_no_room_at_all_forwards_without_lore_for_the_upstream_to_judge():
     assert upstream.received[-1]["messages"] == messages
 
 
-def test_tools_are_dropped_with_a_header_when_the_upstream_has_no_parser():
+def test_tools_are_dropped_with_a_header_when_the_upstream_has_no_parser(make_client):
     client, upstream, _ = make_client(Behaviour(refuse_tools=True))
     tools = [{"type": "function", "function": {"name": "read_file", "parameters": {}}}]
     body = {"model": "m", "messages": ELENA, "tools": tools, "tool_choice": "auto"}
@@ -153,7 +153,7 @@ def test_tools_are_dropped_with_a_header_when_the_upstream_has_no_parser():
     assert [("tools" in b) for b in upstream.received] == [True, False, False]
 
 
-def test_completions_pass_through_without_lore_unless_asked():
+def test_completions_pass_through_without_lore_unless_asked(make_client):
     client, upstream, engine = make_client()
     prompt = "<fim_prefix>Elena said<fim_suffix><fim_middle>"
     with client:
@@ -168,7 +168,7 @@ def test_completions_pass_through_without_lore_unless_asked():
     assert len(engine.calls) == 1
 
 
-def test_unicode_and_very_long_messages_arrive_intact():
+def test_unicode_and_very_long_messages_arrive_intact(make_client):
     client, upstream, _ = make_client()
     text = "Elena — «Ἀρκτοῦρος» 星の海 🚀 " + "ж" * 200_000
     with client:
@@ -178,7 +178,7 @@ def test_unicode_and_very_long_messages_arrive_intact():
     assert upstream.received[-1]["messages"][-1]["content"] == text
 
 
-def test_a_finished_reply_is_handed_to_the_engine_to_embed_ahead_of_the_next_turn():
+def test_a_finished_reply_is_handed_to_the_engine_to_embed_ahead_of_the_next_turn(make_client):
     client, _, engine = make_client(Behaviour(chunks=3))
     with client:
         client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from fake_upstream import Behaviour
 from gateway import GatewaySettings, build_app
-from gateway_fakes import FakeEngine, make_client
+from gateway_fakes import FakeEngine
 
 ELENA = [{"role": "user", "content": "Elena checks the reactor."}]
 
@@ -25,7 +25,7 @@ def assert_openai_error(response, status: int, param: str | None = None) -> dict
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe"])
-def test_malformed_json_is_a_400(raw):
+def test_malformed_json_is_a_400(raw, make_client):
     client, _, _ = make_client()
     with client:
         r = client.post("/v1/chat/completions", content=raw,
@@ -41,7 +41,7 @@ def test_malformed_json_is_a_400(raw):
     ({"model": "m", "messages": ELENA, "chapter": "three"}, "chapter"),
     ({"model": "m", "messages": [{"content": "no role"}]}, "messages.0.role"),
 ])
-def test_wrong_field_types_are_a_400_naming_the_field(body, param):
+def test_wrong_field_types_are_a_400_naming_the_field(body, param, make_client):
     client, upstream, _ = make_client()
     with client:
         r = client.post("/v1/chat/completions", json=body)
@@ -49,7 +49,7 @@ def test_wrong_field_types_are_a_400_naming_the_field(body, param):
     assert upstream.received == []
 
 
-def test_bad_control_headers_are_a_400():
+def test_bad_control_headers_are_a_400(make_client):
     client, _, _ = make_client()
     with client:
         r1 = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA},
@@ -60,7 +60,7 @@ def test_bad_control_headers_are_a_400():
     assert_openai_error(r2, 400, "X-Lore")
 
 
-def test_unknown_world_is_a_404_naming_the_known_worlds():
+def test_unknown_world_is_a_404_naming_the_known_worlds(make_client):
     client, _, _ = make_client()
     with client:
         r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA},
@@ -69,7 +69,7 @@ def test_unknown_world_is_a_404_naming_the_known_worlds():
     assert "narnia" in error["message"] and "scifi_world" in error["message"]
 
 
-def test_oversized_bodies_are_a_413():
+def test_oversized_bodies_are_a_413(make_client):
     client, upstream, _ = make_client(max_body_bytes=1000)
     with client:
         r = client.post("/v1/chat/completions", json={
@@ -78,7 +78,7 @@ def test_oversized_bodies_are_a_413():
     assert upstream.received == []
 
 
-def test_upstream_4xx_keeps_its_status_and_message():
+def test_upstream_4xx_keeps_its_status_and_message(make_client):
     client, _, _ = make_client(Behaviour(max_model_len=100))
     with client:
         r = client.post("/v1/chat/completions",
@@ -110,7 +110,7 @@ def test_a_restarting_upstream_is_a_503_with_retry_after(tmp_path):
     assert r.headers["retry-after"]
 
 
-def test_api_key_is_required_when_configured():
+def test_api_key_is_required_when_configured(make_client):
     client, _, _ = make_client(api_key="sesame")
     body = {"model": "m", "messages": ELENA}
     with client:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gateway_fakes import FakeEngine, make_client
+from gateway_fakes import FakeEngine
 
 
-def test_models_is_the_upstreams_list_with_max_model_len():
+def test_models_is_the_upstreams_list_with_max_model_len(make_client):
     client, _, _ = make_client()
     with client:
         data = client.get("/v1/models").json()
@@ -13,7 +13,7 @@ def test_models_is_the_upstreams_list_with_max_model_len():
     assert data["data"][0]["max_model_len"] == 8192
 
 
-def test_health_reports_upstreams_index_and_worlds():
+def test_health_reports_upstreams_index_and_worlds(make_client):
     client, _, _ = make_client()
     with client:
         r = client.get("/health")
@@ -24,7 +24,7 @@ def test_health_reports_upstreams_index_and_worlds():
     assert body["upstreams"][0]["healthy"] is True
 
 
-def test_worlds_lists_each_world_with_its_status():
+def test_worlds_lists_each_world_with_its_status(make_client):
     client, _, _ = make_client()
     with client:
         data = client.get("/v1/worlds").json()
@@ -33,7 +33,7 @@ def test_worlds_lists_each_world_with_its_status():
     assert data["data"][0]["indexed"] is True
 
 
-def test_lore_search_is_a_dry_run_returning_entries_tokens_and_context():
+def test_lore_search_is_a_dry_run_returning_entries_tokens_and_context(make_client):
     client, upstream, engine = make_client()
     with client:
         by_query = client.post("/v1/lore/search", json={"world": "scifi_world",
@@ -53,7 +53,7 @@ def test_lore_search_is_a_dry_run_returning_entries_tokens_and_context():
     assert upstream.received == []
 
 
-def test_metrics_count_requests_and_lore():
+def test_metrics_count_requests_and_lore(make_client):
     client, _, _ = make_client()
     with client:
         client.post("/v1/chat/completions",
@@ -66,7 +66,7 @@ def test_metrics_count_requests_and_lore():
     assert "loregate_requests_in_flight 0.0" in text
 
 
-def test_access_log_has_one_structured_line_per_request(caplog):
+def test_access_log_has_one_structured_line_per_request(caplog, make_client):
     client, _, _ = make_client()
     with caplog.at_level("INFO", logger="loregate.access"), client:
         client.post("/v1/chat/completions",
@@ -82,7 +82,7 @@ def test_access_log_has_one_structured_line_per_request(caplog):
     assert line["upstream_ms"] is not None and line["ttft_ms"] is not None
 
 
-def test_request_id_is_forwarded_upstream():
+def test_request_id_is_forwarded_upstream(make_client):
     client, upstream, _ = make_client(engine=FakeEngine())
     with client:
         r = client.post("/v1/chat/completions",
