@@ -120,7 +120,7 @@ def check(cfg: RunConfig, merged: Path, adapter: Path | None = None) -> Path:
     if base_diff <= settings.logits_atol:
         failures.append("logits: merged equals the base; the adapter changed nothing")
 
-    system, user = _validation_prompt(cfg)
+    system, user = (None, settings.prompt) if settings.prompt else _validation_prompt(cfg)
     ids = _chat_ids(tokenizer, system, user)
     with torch.no_grad():
         out = model.generate(

@@ -70,6 +70,9 @@ class PrepareSettings(_Strict):
 
 
 class CheckSettings(_Strict):
+    prompt: str | None = Field(
+        default=None, description="stop-test prompt; default: the first validation scene request"
+    )
     max_new_tokens: int = Field(default=1024, gt=0)
     logits_atol: float = Field(default=1e-3, gt=0.0)
     size_tolerance: float = Field(default=0.01, gt=0.0)
