@@ -46,7 +46,7 @@ def fill(
     kept: list[Placed] = []
     dropped: list[tuple[Candidate, int]] = []
     used = count(header)
-    separator = count(SEPARATOR)
+    separator = join_cost(count)
     attempts = SHORTEN_ATTEMPTS
     for candidate in ranked:
         block = entry_block(candidate.entry)
@@ -58,7 +58,7 @@ def fill(
             part = None
             if attempts and room >= MIN_SHORTENED_TOKENS:
                 attempts -= 1
-                part = _shorten_to(candidate.entry, room, count)
+                part = shorten(candidate.entry, room, count)
             if part is None:
                 dropped.append((candidate, tokens))
                 continue
@@ -67,7 +67,28 @@ def fill(
     return kept, dropped
 
 
-def _shorten_to(entry: Entry, room: int, count: Callable[[str], int]) -> tuple[str, int] | None:
+def join_cost(count: Callable[[str], int]) -> int:
+    """Tokens the separator adds between two blocks. In context BPE may split the blank line
+    into more tokens than it takes alone (SmolLM2: two newline tokens between a sentence and a
+    heading, one for the separator by itself)."""
+    before, after = "x.", "## x"
+    joined = count(before + SEPARATOR + after) - count(before) - count(after)
+    return max(count(SEPARATOR), joined)
+
+
+def trim(placed: Placed, room: int, count: Callable[[str], int]) -> Placed | None:
+    """`placed` cut to whole sentences within `room` tokens, however short; None when not even
+    its first sentence (with the heading) fits."""
+    part = shorten(placed.candidate.entry, room, count, minimum=0)
+    if part is None or part[1] >= placed.tokens:
+        return None
+    return Placed(placed.candidate, part[0], part[1], placed.full_tokens)
+
+
+def shorten(entry: Entry, room: int, count: Callable[[str], int],
+            minimum: int = MIN_SHORTENED_TOKENS) -> tuple[str, int] | None:
+    """The longest whole-sentence prefix of `entry` (as a block) within `room` tokens, or None
+    when not even the first sentence fits or the result is shorter than `minimum`."""
     points = [p for p in cut_points(entry.body) if shortened(entry.body, p)]
     first = entry_block(entry, shortened(entry.body, points[0])) if points else ""
     if not first or count(first) > room:  # not even the first sentence fits
@@ -85,4 +106,4 @@ def _shorten_to(entry: Entry, room: int, count: Callable[[str], int]) -> tuple[s
         else:
             high = middle - 1
     best = best or (first, count(first))
-    return None if best[1] < MIN_SHORTENED_TOKENS else best
+    return None if best[1] < minimum else best

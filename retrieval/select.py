@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from retrieval.budget import SEPARATOR, Candidate, Placed, fill
+from retrieval.budget import SEPARATOR, Candidate, Placed, fill, trim
 from retrieval.entry import Entry
 from retrieval.render import header_line
 from retrieval.triggers import KeywordHit, phrase_key
@@ -123,9 +123,13 @@ def _span_end(entry: Entry) -> tuple[float, float, str]:
     return until, start, entry.id
 
 
-def _fill_order(candidate: Candidate) -> tuple[bool, int, float, str]:
+def _fill_order(candidate: Candidate) -> tuple[bool, int, bool, float, str]:
+    """Always-entries, then by priority; within a priority every entry the conversation
+    triggered itself (name, alias, key, vector) before any entry pulled in through `related`,
+    whose half-score could otherwise beat a named entry ranked lower."""
     entry = candidate.entry
-    return candidate.trigger != "always", -entry.priority, -candidate.score, entry.id
+    return (candidate.trigger != "always", -entry.priority, candidate.trigger == "related",
+            -candidate.score, entry.id)
 
 
 def _place(world: str, kept: list[Placed], dropped: list[tuple[Candidate, int]], budget: int,
@@ -133,6 +137,7 @@ def _place(world: str, kept: list[Placed], dropped: list[tuple[Candidate, int]],
     """Always-entries first, then by id: the block only changes where the lore changes, so
     vLLM's prefix cache keeps hitting across turns."""
     dropped_hits = [_hit(candidate, tokens) for candidate, tokens in dropped]
+    kept = list(kept)
     while kept:
         placed = sorted(kept, key=lambda p: (p.candidate.trigger != "always", p.candidate.entry.id))
         context = SEPARATOR.join([header_line(world), *(p.text for p in placed)])
@@ -140,9 +145,14 @@ def _place(world: str, kept: list[Placed], dropped: list[tuple[Candidate, int]],
         if tokens <= budget:
             hits = [_hit(p.candidate, p.tokens) for p in placed]
             return Selection(world, hits, dropped_hits, tokens, context)
-        # token counts don't quite add up across joins: give back the least wanted entry
-        last = kept.pop()
-        dropped_hits.append(_hit(last.candidate, last.full_tokens))
+        # token counts don't quite add up across joins: the least wanted entry gives back the
+        # overflow in whole sentences, and leaves only if not even its first sentence fits
+        least = kept.pop()
+        trimmed = trim(least, least.tokens - (tokens - budget), count)
+        if trimmed is None:
+            dropped_hits.append(_hit(least.candidate, least.full_tokens))
+        else:
+            kept.append(trimmed)
     return Selection(world, [], dropped_hits, 0, "")
 
 

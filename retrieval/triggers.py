@@ -170,14 +170,17 @@ def _rank(hit: KeywordHit) -> tuple[int, int, int, str]:
 
 def _capitalised_as_written(phrase: str, seen: list[str]) -> bool:
     """Each word written with capitals in the phrase must carry the same capitals in the text,
-    except lowercase words and articles: "The Narrows" matches "the Narrows", not "the narrows"."""
+    except lowercase words and small words leading into the next one, such as an article:
+    "The Narrows" matches "the Narrows", not "the narrows". The last word always counts, so
+    "Plan A" stays quiet on "Plan a route" and a name that is only "An" on every "an"."""
     wanted = words(phrase)
     if len(wanted) != len(seen):
         return False
+    last = len(wanted) - 1
     for index, (want, got) in enumerate(zip(wanted, seen, strict=True)):
-        if want == want.lower() or want.lower() in _FUNCTION_WORDS:
+        if want == want.lower() or (index < last and want.lower() in _FUNCTION_WORDS):
             continue
-        if index == len(wanted) - 1:
+        if index == last:
             want, got = stem(want), stem(got)
         if fold(want) != fold(got) or _caps(want) != _caps(got):
             return False

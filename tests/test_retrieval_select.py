@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from retrieval.entry import Entry
-from retrieval.render import header_line
+from retrieval.render import entry_block, header_line
 from retrieval.select import assemble
 from retrieval.triggers import KeywordHit
 from retrieval.world import World
@@ -108,3 +108,56 @@ def test_zero_budget_is_empty():
     selection = run(world(make("a", always=True)), named("a"), budget=0)
     assert (selection.entries, selection.dropped, selection.tokens, selection.context) == (
         [], [], 0, "")
+
+
+def test_overflow_at_a_join_shortens_the_least_wanted_entry_to_whole_sentences():
+    # BPE merges across joins depend on the text; this counter charges one extra token where a
+    # block ending in "!" meets the next, which fill() cannot foresee from the parts
+    def count(text: str) -> int:
+        return words(text) + text.count("!\n\n")
+
+    first = make("a", body="Alpha one two. Alpha three four!")
+    second = make("b", body="Bravo one two three. Bravo four five six. Bravo seven eight.")
+    header = words(header_line("test"))
+    budget = header + count(entry_block(first)) + count(entry_block(second))
+    selection = assemble(world(first, second), named("a", "b"), [], chapter=None,
+                         budget=budget, count=count)
+    assert [h.id for h in selection.entries] == ["a", "b"]  # shortened, not dropped
+    assert selection.dropped == []
+    assert selection.context.endswith("\nBravo one two three. Bravo four five six.")
+    assert selection.tokens == count(selection.context) <= budget
+    assert selection.entries[1].tokens == count(entry_block(second)) - 3
+
+
+def test_overflow_at_a_join_drops_an_entry_only_if_its_first_sentence_cannot_fit():
+    def count(text: str) -> int:
+        return words(text) + text.count("!\n\n")
+
+    first = make("a", body="Alpha one two. Alpha three four!")
+    second = make("b", body="Bravo is one single sentence with no place to cut it.")
+    budget = words(header_line("test")) + count(entry_block(first)) + count(entry_block(second))
+    selection = assemble(world(first, second), named("a", "b"), [], chapter=None,
+                         budget=budget, count=count)
+    assert [h.id for h in selection.entries] == ["a"]
+    assert [(h.id, h.tokens) for h in selection.dropped] == [("b", count(entry_block(second)))]
+    assert selection.tokens <= budget
+
+
+def test_direct_matches_fill_the_budget_before_related_entries():
+    w = world(make("a", related=("r",)), make("r"), make("d"))
+    block = words(entry_block(make("a")))
+    # a is named and the top vector hit; its related r gets half of that (1/61), which beats
+    # d, named second (1/62): r must still wait until every direct hit is in
+    selection = run(w, named("a", "d"), [("a", 0.9)],
+                    budget=words(header_line("test")) + 2 * block)
+    assert [h.id for h in selection.entries] == ["a", "d"]
+    assert [(h.id, h.trigger) for h in selection.dropped] == [("r", "related")]
+    assert selection.dropped[0].score > selection.entries[1].score
+
+
+def test_priority_still_outranks_the_direct_before_related_rule():
+    w = world(make("a", related=("r",)), make("r", priority=10), make("d"))
+    block = words(entry_block(make("a")))
+    selection = run(w, named("a", "d"), budget=words(header_line("test")) + 2 * block)
+    assert [(h.id, h.trigger) for h in selection.entries] == [("a", "name"), ("r", "related")]
+    assert [h.id for h in selection.dropped] == ["d"]

@@ -98,3 +98,30 @@ def test_ordinary_use_of_a_common_word_name_is_flagged():
         "characters/patience", "places/narrows"}
     assert INDEX.ordinary_uses("Patience said: have patience.") == frozenset()
     assert INDEX.ordinary_uses("Elena waited.") == frozenset()
+
+
+def test_a_leading_article_is_flexible_in_case_and_the_rest_is_not():
+    sensitive = make("places/narrows", "The Narrows", aliases=["the Narrows"],
+                     case_sensitive=True)
+    index = TriggerIndex([sensitive])
+    for text in ("they crossed the Narrows", "The Narrows opened ahead.", "THE Narrows"):
+        assert [h.entry_id for h in index.find([text])] == ["places/narrows"], text
+    for text in ("the river narrows", "the narrows", "The narrows"):
+        assert index.find([text]) == [], text
+
+
+def test_the_last_word_of_a_sensitive_phrase_keeps_its_capitals_even_if_small():
+    plan = make("events/plan-a", "Plan A", case_sensitive=True)
+    station = make("places/an", "AN", case_sensitive=True)  # a station called by its initials
+    index = TriggerIndex([plan, station])
+    assert [h.entry_id for h in index.find(["Plan a route around the storm."])] == []
+    assert [h.entry_id for h in index.find(["an answer came"])] == []
+    assert [h.entry_id for h in index.find(["They fell back on Plan A."])] == ["events/plan-a"]
+    assert [h.entry_id for h in index.find(["AN answered."])] == ["places/an"]
+
+
+def test_small_words_leading_into_the_next_word_are_flexible():
+    order = TriggerIndex([make("factions/order", "Order Of The Flame", case_sensitive=True)])
+    assert [h.entry_id for h in order.find(["she joined the Order of the Flame"])] == [
+        "factions/order"]
+    assert order.find(["the order of the flame"]) == []
