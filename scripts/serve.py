@@ -7,6 +7,7 @@ merged_models/current moves), vLLM restarts on it while the gateway answers 503 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -71,15 +72,31 @@ class Service:
             time.sleep(1)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        """SIGTERM the whole process group (vLLM's engine workers too), SIGKILL what lingers."""
+        if self.process is None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        group = self.process.pid
+        _signal_group(group, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _group_alive(group) and time.monotonic() < deadline:
+            self.process.poll()  # reap the leader so it doesn't linger as a zombie
+            time.sleep(0.2)
+        _signal_group(group, signal.SIGKILL)
+        self.process.wait()
         (RUN / f"{self.name}.pid").unlink(missing_ok=True)
+
+
+def _signal_group(group: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, sig)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _healthy(url: str) -> bool:
