@@ -20,28 +20,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_qlora import (
+from bench_setup import (
     LLAMA_31_8B,
     REPO,
     TINY,
     environment,
     load_recipe,
     parameter_count,
+    random_base,
     write_json,
 )
 
 
 def build_adapted(cfg: dict[str, Any], recipe: dict[str, Any], device: str, seed: int) -> Any:
-    import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(seed)
-    default_dtype = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16)
-    with torch.device(device):
-        model = LlamaForCausalLM(LlamaConfig(**cfg))
-    torch.set_default_dtype(default_dtype)
+    model = random_base(cfg, device, seed)
     lora = LoraConfig(
         r=recipe["lora_r"],
         lora_alpha=recipe["lora_alpha"],
