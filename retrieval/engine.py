@@ -51,7 +51,8 @@ class LoreEngine:
         self._count = lru_cache(maxsize=8192)(count_tokens) if count_tokens else None
         self.tokenizer = "caller's counter" if count_tokens else ""
         self.store = LoreStore(settings.index_dir, settings.chroma_url)
-        self.embedder = Embedder(settings.embed_model_dir, settings.embed_threads)
+        self.embedder = Embedder(settings.embed_model_dir, settings.embed_threads,
+                                 settings.embed_pipeline)
         self._states: dict[str, _Loaded] = {}
         self._parse_caches: dict[str, ParseCache] = {}
         self._versions = 0

@@ -16,7 +16,7 @@ from typing import Any
 from retrieval.embed import Embedder
 from retrieval.entry import Entry
 from retrieval.render import cut_points
-from retrieval.store import CHUNK_FORMAT, Chunk, LoreStore
+from retrieval.store import CHUNK_FORMAT, Chunk, LoreStore, chunk_id
 from retrieval.world import World
 
 log = logging.getLogger("retrieval.index")
@@ -60,7 +60,7 @@ def entry_chunks(entry: Entry) -> list[Chunk]:
             passages += [f"{title}: {piece}" for piece in _pieces(parts[0])]
         for heading, text in zip(parts[1::2], parts[2::2], strict=True):
             passages += [f"{title}, {heading.strip()}: {piece}" for piece in _pieces(text)]
-    return [Chunk(f"{entry.id}#{i}", entry.id, entry.content_hash, passage)
+    return [Chunk(chunk_id(entry.id, i), entry.id, entry.content_hash, passage)
             for i, passage in enumerate(passages)]
 
 

@@ -7,6 +7,7 @@ a sentence.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from retrieval.entry import Entry
 
@@ -25,8 +26,17 @@ def header_line(world: str) -> str:
 
 def entry_block(entry: Entry, body: str | None = None) -> str:
     """`## Name (type; also: alias, ...)` then the body, its own headings one level down."""
+    return _whole_block(entry) if body is None else _block(entry, body)
+
+
+@lru_cache(maxsize=16384)
+def _whole_block(entry: Entry) -> str:
+    """Every request renders each candidate whole at least once, to count its tokens."""
+    return _block(entry, entry.body)
+
+
+def _block(entry: Entry, text: str) -> str:
     also = f"; also: {', '.join(entry.aliases)}" if entry.aliases else ""
-    text = entry.body if body is None else body
     demoted = "\n".join("#" + line if _HEADING.match(line) else line for line in text.splitlines())
     return f"## {entry.name} ({entry.type}{also})\n{demoted}"
 

@@ -15,7 +15,9 @@ from retrieval.errors import RetrievalError
 
 log = logging.getLogger("retrieval.store")
 
-CHUNK_FORMAT = 1  # bump when chunking changes: older collections are rebuilt, not refused
+# bump when chunking or the vectors change: older collections are rebuilt, not refused
+# (2: vectors pooled in float32, retrieval.encode)
+CHUNK_FORMAT = 2
 _BATCH = 1000
 
 
@@ -29,6 +31,14 @@ class Chunk:
     entry_id: str
     file_hash: str
     text: str
+
+
+def chunk_id(entry_id: str, index: int) -> str:
+    return f"{entry_id}#{index}"
+
+
+def entry_of(chunk: str) -> str:
+    return chunk.rsplit("#", 1)[0]
 
 
 class LoreStore:
@@ -112,11 +122,13 @@ class LoreStore:
     @staticmethod
     def query(collection: Any, vectors: Any, n_results: int) -> list[list[tuple[str, float]]]:
         """For each query vector, (entry id, cosine similarity) of the nearest chunks."""
+        # the entry id is read off the chunk id ("characters/osk#2"): fetching each chunk's
+        # metadata too would double the cost of the query
         found = collection.query(query_embeddings=vectors, n_results=n_results,
-                                 include=["metadatas", "distances"])
+                                 include=["distances"])
         return [
-            [(meta["entry"], 1.0 - dist) for meta, dist in zip(metas, distances, strict=True)]
-            for metas, distances in zip(found["metadatas"], found["distances"], strict=True)
+            [(entry_of(chunk), 1.0 - dist) for chunk, dist in zip(ids, distances, strict=True)]
+            for ids, distances in zip(found["ids"], found["distances"], strict=True)
         ]
 
 

@@ -71,6 +71,7 @@ def words(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+@lru_cache(maxsize=65536)
 def phrase_key(phrase: str) -> tuple[str, ...]:
     """The lookup key of a phrase: folded words, the last one stemmed."""
     tokens = [fold(token) for token in words(phrase)]

@@ -5,13 +5,16 @@
     assistant's reply and a new user message), four ways on the same requests: keyword only
     (no semantic search: the baseline); semantic with each reply embedded between turns by
     engine.warm (what the gateway does after relaying a reply); semantic with the per-message
-    cache only (the reply is embedded inside the next request); every cache cleared
+    cache only (the reply is embedded inside the next request); every cache cleared. Each
+    semantic way is timed for every embedding pipeline (--embedder), interleaved request by
+    request, with the vectors' agreement to a float32 run and whether the selections match
   * recall on the labelled requests in tests/data/retrieval_cases.yaml against
     worlds/scifi_world: named/aliased entries, described-but-unnamed entries, off-topic
     requests, and a sweep of the vector threshold
 
 Results: scripts/results/retrieval-<date>.json, with the settings and machine load.
 Usage: python scripts/bench_retrieval.py [--entries 1000] [--conversations 12] [--turns 8]
+       [--embedder both|direct|encode]   (both: before/after embedding pipelines side by side)
 """
 
 from __future__ import annotations
@@ -158,38 +161,93 @@ def percentiles(samples: list[float], prefix: str = "") -> dict:
             f"{prefix}p99_ms": at(0.99), f"{prefix}mean_ms": mean, f"{prefix}max_ms": at(1.0)}
 
 
-def time_selection(engine: LoreEngine, world: str, requests: list[list[dict]],
+def time_selection(engines: dict[str, LoreEngine], world: str, requests: list[list[dict]],
                    cold: bool = False, warm_replies: bool = False) -> dict:
-    """Per-request select() time. warm_replies: the gateway has already embedded each
-    assistant reply after relaying it (engine.warm), untimed, as it would between turns."""
-    engine.clear_caches()
-    for request in requests[:5]:  # warm-up: first-call costs (token counter, Chroma reader)
-        engine.select(world, request)
-    engine.clear_caches()
-    wall, cpu = [], []
-    for request in requests:
-        if cold:
-            engine.clear_caches()
-        if warm_replies:
-            engine.warm([m["content"] for m in request if m["role"] == "assistant"])
-        started, started_cpu = time.perf_counter(), time.process_time()
-        engine.select(world, request)
-        wall.append(time.perf_counter() - started)
-        cpu.append(time.process_time() - started_cpu)
+    """Per-request select() time for each engine, interleaved request by request (the order
+    alternating) so that load from other processes on this shared machine falls on all alike.
+    warm_replies: the gateway has already embedded each assistant reply after relaying it
+    (engine.warm), untimed, as it would between turns."""
+    wall: dict[str, list[float]] = {name: [] for name in engines}
+    cpu: dict[str, list[float]] = {name: [] for name in engines}
+    for engine in engines.values():
+        engine.clear_caches()
+        for request in requests[:5]:  # warm-up: first-call costs (token counter, Chroma reader)
+            engine.select(world, request)
+        engine.clear_caches()
+    order = list(engines)
+    for index, request in enumerate(requests):
+        for name in order if index % 2 == 0 else order[::-1]:
+            engine = engines[name]
+            if cold:
+                engine.clear_caches()
+            if warm_replies:
+                engine.warm([m["content"] for m in request if m["role"] == "assistant"])
+            started, started_cpu = time.perf_counter(), time.process_time()
+            engine.select(world, request)
+            wall[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - started_cpu)
     # wall time is what a caller waits on this shared machine; process CPU time is the work
     # itself (one core), i.e. roughly the wall time on an idle machine
-    return {"n": len(wall), **percentiles(wall), **percentiles(cpu, "cpu_")}
+    load = [round(x, 2) for x in os.getloadavg()]
+    return {name: {"n": len(wall[name]), **percentiles(wall[name]),
+                   **percentiles(cpu[name], "cpu_"), "load_average_after": load}
+            for name in engines}
+
+
+def embedding_agreement(engines: dict[str, LoreEngine], texts: list[str]) -> dict:
+    """Cosine of each pipeline's vectors to a float32 run of the model (the reference) and to
+    each other, one text per forward pass as the engine embeds queries."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    reference_model = SentenceTransformer(str(next(iter(engines.values())).embedder.folder),
+                                          device="cpu", local_files_only=True).eval()
+    reference = np.stack([reference_model.encode([t], normalize_embeddings=True,
+                                                 show_progress_bar=False)[0] for t in texts])
+    vectors = {name: np.stack([engine.embedder.embed([t])[0] for t in texts])
+               for name, engine in engines.items()}
+
+    def cosines(a, b) -> dict:
+        values = (a * b).sum(axis=1)
+        return {"min": round(float(values.min()), 6), "mean": round(float(values.mean()), 6)}
+
+    result = {"texts": len(texts), "reference": "float32 sentence-transformers encode"}
+    for name, found in vectors.items():
+        result[f"{name}_vs_float32"] = cosines(found, reference)
+    names = list(vectors)
+    for index, first in enumerate(names):
+        for second in names[index + 1 :]:
+            result[f"{first}_vs_{second}"] = cosines(vectors[first], vectors[second])
+    return result
+
+
+def same_selections(engines: dict[str, LoreEngine], world: str,
+                    requests: list[list[dict]]) -> str:
+    """How many requests get the same entries, triggers and text from every pipeline."""
+    same = 0
+    for request in requests:
+        picked = {(tuple((h.id, h.trigger) for h in engine.select(world, request).entries),
+                   engine.select(world, request).context) for engine in engines.values()}
+        same += len(picked) == 1
+    return f"{same}/{len(requests)}"
+
+
+def open_engines(settings: RetrievalSettings, pipelines: list[str]) -> dict[str, LoreEngine]:
+    return {name: LoreEngine(settings.model_copy(update={"embed_pipeline": name}))
+            for name in pipelines}
 
 
 def bench_generated(args: argparse.Namespace, work: Path) -> dict:
     worlds = work / "worlds"
     names = generate_world(worlds / "bench_world", args.entries, seed=args.seed)
     settings = RetrievalSettings(worlds_dir=worlds, index_dir=work / "index")
-    engine = LoreEngine(settings)
+    engines = open_engines(settings, args.pipelines)
+    engine = engines[args.pipelines[-1]]  # indexes the world; the others share its index
     started = time.perf_counter()
     engine.embedder.load()
     model_load = time.perf_counter() - started
-    print(f"[bench] full index of {args.entries} entries", flush=True)
+    print(f"[bench] full index of {args.entries} entries ({engine.embedder.pipeline})",
+          flush=True)
     full = engine.reindex("bench_world")
     print(f"[bench]   {full}", flush=True)
     rng = random.Random(args.seed + 1)
@@ -201,17 +259,25 @@ def bench_generated(args: argparse.Namespace, work: Path) -> dict:
         assert report.updated == 1 and report.added == report.removed == 0, report
         edits.append(report.seconds)
     idle = engine.reindex("bench_world")
+    for other in engines.values():
+        other.reindex("bench_world")  # nothing changed: just opens the shared index
 
     requests = [r for chat in chats(rng, names, args.conversations, args.turns) for r in chat]
-    print(f"[bench] selection latency over {len(requests)} chat requests", flush=True)
-    gateway_warm = time_selection(engine, "bench_world", requests, warm_replies=True)
-    semantic = time_selection(engine, "bench_world", requests)
-    cold = time_selection(engine, "bench_world", requests, cold=True)
-    engine.settings = settings.model_copy(update={"vector_top_k": 0})
-    keyword_only = time_selection(engine, "bench_world", requests)
-    engine.settings = settings
+    print(f"[bench] selection latency over {len(requests)} chat requests, "
+          f"{' vs '.join(engines)} interleaved", flush=True)
+    gateway_warm = time_selection(engines, "bench_world", requests, warm_replies=True)
+    semantic = time_selection(engines, "bench_world", requests)
+    cold = time_selection(engines, "bench_world", requests, cold=True)
+    own = engine.settings
+    engine.settings = own.model_copy(update={"vector_top_k": 0})
+    keyword_only = time_selection({"keyword": engine}, "bench_world", requests)["keyword"]
+    engine.settings = own
+    texts = list(dict.fromkeys(m["content"] for r in requests for m in r if m["role"] != "system"))
+    agreement = embedding_agreement(engines, texts[:200])
+    same = same_selections(engines, "bench_world", requests) if len(engines) > 1 else None
     chunks = engine.status()["bench_world"]
-    engine.close()
+    for each in engines.values():
+        each.close()
     return {
         "world_entries": args.entries,
         "world_chunks_indexed": full.chunks,
@@ -225,18 +291,25 @@ def bench_generated(args: argparse.Namespace, work: Path) -> dict:
         "selection": {"requests": len(requests), "keyword_only_baseline": keyword_only,
                       "semantic_replies_warmed": gateway_warm,
                       "semantic_message_cache": semantic, "semantic_no_cache": cold},
+        "embedding_agreement": agreement,
+        "same_selection_every_pipeline": same,
     }
 
 
-def bench_recall(work: Path) -> dict:
+def bench_recall(work: Path, pipelines: list[str]) -> dict:
     cases = yaml.safe_load((REPO / "tests/data/retrieval_cases.yaml").read_text())["cases"]
     settings = RetrievalSettings(worlds_dir=REPO / "worlds", index_dir=work / "scifi-index")
-    engine = LoreEngine(settings)
+    engines = open_engines(settings, pipelines)
+    engine = engines[pipelines[-1]]
     print("[bench] recall on tests/data/retrieval_cases.yaml (scifi_world)", flush=True)
     engine.reindex("scifi_world")
     always = {e.id for e in engine.world("scifi_world").entries.values() if e.always}
-    result = {"cases": len(cases), "threshold": settings.vector_threshold}
-    result.update(_recall(engine, cases, always))
+    result = {"cases": len(cases), "threshold": settings.vector_threshold,
+              "index_embedded_by": engine.embedder.pipeline}
+    for name, each in engines.items():
+        each.reindex("scifi_world")
+        result[name] = _recall(each, cases, always)
+    settings = engine.settings
     sweep = {}
     for threshold in (0.25, 0.30, 0.33, 0.35, 0.38, 0.40, 0.45):
         engine.settings = settings.model_copy(update={"vector_threshold": threshold})
@@ -251,8 +324,9 @@ def bench_recall(work: Path) -> dict:
             "off_topic_only_always": scores["off_topic_only_always"],
             "generic_requests_with_extra_lore": f"{generic_hits}/{len(GENERIC_REQUESTS)}",
         }
-    result["threshold_sweep"] = sweep
-    engine.close()
+    result[f"threshold_sweep_{engine.embedder.pipeline}"] = sweep
+    for each in engines.values():
+        each.close()
     return result
 
 
@@ -305,7 +379,11 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-recall", action="store_true")
+    parser.add_argument("--embedder", choices=("both", "direct", "encode"), default="both",
+                        help="embedding pipeline(s) timed: both = sentence-transformers encode "
+                        "(before) and the direct pipeline (after), side by side")
     args = parser.parse_args()
+    args.pipelines = ["encode", "direct"] if args.embedder == "both" else [args.embedder]
     logging.basicConfig(level=logging.WARNING)
     random.seed(args.seed)
     settings = RetrievalSettings()
@@ -318,13 +396,14 @@ def main() -> int:
                      "vector_threshold": settings.vector_threshold,
                      "vector_top_k": settings.vector_top_k,
                      "embed_threads": settings.embed_threads,
+                     "embed_pipelines": args.pipelines,
                      "budget_tokens": "world.yaml (1024)", "embed_model": "all-MiniLM-L6-v2"},
     }
     with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp:
         work = Path(tmp)
         results["generated_world"] = bench_generated(args, work)
         if not args.skip_recall:
-            results["recall_scifi_world"] = bench_recall(work)
+            results["recall_scifi_world"] = bench_recall(work, args.pipelines)
     results["machine_after"] = machine()
     out = REPO / "scripts" / "results" / f"retrieval-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
