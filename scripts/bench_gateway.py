@@ -136,7 +136,8 @@ def main() -> int:
     litellm = f"http://127.0.0.1:{ll_port}/v1"
     py = sys.executable
     results: dict = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.node(),
-                     "cpus": os.cpu_count(), "requests": args.requests,
+                     "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
+                     "requests": args.requests,
                      "world_entries": args.entries, "upstream": "scripts/fake_upstream.py"}
     gateway_env = {"GATEWAY_UPSTREAM_URL": direct, "GATEWAY_PORT": str(gw_port),
                    "GATEWAY_WORLDS_DIR": str(work / "worlds"), "GATEWAY_WORLD": "bench_world",
@@ -180,6 +181,7 @@ def main() -> int:
         results["throughput_ratio_vs_litellm"] = round(
             through["loregate_lore_off"]["requests_per_s"] / through["litellm"]["requests_per_s"],
             2)
+    results["load_average_after"] = os.getloadavg()
     out = REPO / "scripts" / "results" / f"gateway-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

