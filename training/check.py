@@ -43,15 +43,21 @@ def _chat_ids(tokenizer: Any, system: str | None, user: str) -> Any:
 
 
 def _validation_prompt(cfg: RunConfig) -> tuple[str | None, str]:
-    path = cfg.validation_file
-    for candidate in (path, cfg.train_file):
-        if candidate and candidate.is_file():
-            for line in candidate.read_text(encoding="utf-8").splitlines():
-                messages = json.loads(line)["messages"]
-                system = next((m["content"] for m in messages if m["role"] == "system"), None)
-                user = next(m["content"] for m in messages if m["role"] == "user")
-                if not user.startswith("Continue the story"):
-                    return system, user
+    """The validation scene request with the shortest reference passage: the cheapest
+    honest stop test (a continuation prompt would measure the passage it holds)."""
+    for candidate in (cfg.validation_file, cfg.train_file):
+        if not (candidate and candidate.is_file()):
+            continue
+        best: tuple[int, str | None, str] | None = None
+        for line in candidate.read_text(encoding="utf-8").splitlines():
+            messages = {m["role"]: m["content"] for m in json.loads(line)["messages"]}
+            if messages["user"].startswith("Continue the story"):
+                continue
+            length = len(messages["assistant"])
+            if best is None or length < best[0]:
+                best = (length, messages.get("system"), messages["user"])
+        if best is not None:
+            return best[1], best[2]
     return None, FIXED_PROMPTS[0]
 
 
@@ -63,6 +69,8 @@ def check(cfg: RunConfig, merged: Path, adapter: Path | None = None) -> Path:
     from training.merge import default_adapter, load_base
 
     settings = cfg.loregate.check
+    if cfg.loregate.torch_threads:
+        torch.set_num_threads(cfg.loregate.torch_threads)
     adapter = adapter or default_adapter(cfg)
     base = cfg.base_model_path
     results: dict[str, Any] = {}
@@ -127,6 +135,7 @@ def check(cfg: RunConfig, merged: Path, adapter: Path | None = None) -> Path:
             **ids,
             max_new_tokens=settings.max_new_tokens,
             do_sample=False,
+            no_repeat_ngram_size=settings.no_repeat_ngram_size,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )

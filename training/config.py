@@ -74,6 +74,12 @@ class CheckSettings(_Strict):
         default=None, description="stop-test prompt; default: the first validation scene request"
     )
     max_new_tokens: int = Field(default=1024, gt=0)
+    no_repeat_ngram_size: int = Field(
+        default=0,
+        ge=0,
+        description="greedy, but never repeating an n-gram this long (0: plain greedy); small "
+        "models loop under plain greedy decoding, which says nothing about the stop token",
+    )
     logits_atol: float = Field(default=1e-3, gt=0.0)
     size_tolerance: float = Field(default=0.01, gt=0.0)
 
