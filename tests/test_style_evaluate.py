@@ -80,6 +80,20 @@ def test_eval_writes_every_metric_with_its_settings(tmp_path, tiny_model, prompt
     assert result["perplexity"]["passages"] == 3
 
 
+def test_rescore_recomputes_from_stored_generations(tmp_path, tiny_model, prompt_files):
+    path = _eval(tmp_path, tiny_model, prompt_files, seed=3)
+    before = json.loads(path.read_text())
+    before["overall_score"] = -1.0
+    path.write_text(json.dumps(before))
+
+    assert main(["--rescore", str(path)]) == 0
+
+    after = json.loads(path.read_text())
+    assert 0 < after["overall_score"] < 100
+    assert after["generations"] == before["generations"]
+    assert after["perplexity"] == before["perplexity"]
+
+
 def test_compare_prints_deltas_and_writes_a_report(tmp_path, tiny_model, prompt_files, capsys):
     a = _eval(tmp_path, tiny_model, prompt_files, seed=1)
     b = _eval(tmp_path, tiny_model, prompt_files, seed=2)

@@ -44,3 +44,11 @@ def test_windows_hold_whole_paragraphs_and_drop_a_short_tail():
     passage = "\n\n".join(["one two three four"] * 5)
     chunks = text.windows(passage, 8)
     assert chunks == ["one two three four\n\none two three four"] * 2
+
+
+def test_even_windows_keep_every_paragraph_in_near_equal_chunks():
+    passage = "\n\n".join(f"para {i} " + "word " * 98 for i in range(50))  # 50 x 99 words (digits are not words)
+    chunks = text.even_windows(passage, 2000)
+    assert [len(text.words(c)) for c in chunks] == [2475, 2475]
+    assert "\n\n".join(chunks) == passage
+    assert text.even_windows("too short", 2000) == ["too short"]

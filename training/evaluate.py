@@ -52,22 +52,34 @@ def _parser() -> argparse.ArgumentParser:
         "scripts/results/style_base.json scripts/results/style_finetuned.json",
     )
     p.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"))
+    p.add_argument("--rescore", type=Path, metavar="RESULT.json",
+                   help="recompute the metrics of a result's stored generations (no server)")
     p.add_argument("--model", help="served model name (and the label in reports)")
     p.add_argument("--url", help="OpenAI-compatible server, e.g. http://localhost:8100")
-    p.add_argument("--local-model", help="model folder: held-out perplexity, and generation "
-                   "with transformers on CPU when --url is not given")
+    p.add_argument(
+        "--local-model",
+        help="model folder: held-out perplexity, and generation "
+        "with transformers on CPU when --url is not given",
+    )
     p.add_argument("--output", type=Path, help="result JSON, e.g. scripts/results/style_x.json")
     p.add_argument("--report", type=Path, help="Markdown report (PNG plots beside it)")
     p.add_argument("--prompts", type=Path, default=DEFAULT_PROMPTS)
-    p.add_argument("--training-data", type=Path,
-                   help="author's training passages (default: training.jsonl beside --prompts)")
+    p.add_argument(
+        "--training-data",
+        type=Path,
+        help="author's training passages (default: training.jsonl beside --prompts)",
+    )
     p.add_argument("--limit", type=int, help="use only the first N prompts")
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-p", type=float, default=0.95)
     p.add_argument("--max-tokens", type=int, default=512)
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--min-words", type=int, default=2000,
-                   help="repeat rounds (seed + round) until the outputs hold this many words")
+    p.add_argument(
+        "--min-words",
+        type=int,
+        default=2000,
+        help="repeat rounds (seed + round) until the outputs hold this many words",
+    )
     p.add_argument("--max-rounds", type=int, default=4)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per request")
@@ -90,15 +102,42 @@ def _compare(paths: list[Path], report_path: Path | None) -> int:
     runs = []
     for path in paths:
         if not path.is_file():
-            print(f"error: {path} not found; write it with `python -m training eval "
-                  "--model NAME --url URL --output PATH`", file=sys.stderr)
+            print(
+                f"error: {path} not found; write it with `python -m training eval "
+                "--model NAME --url URL --output PATH`",
+                file=sys.stderr,
+            )
             return 2
         runs.append(json.loads(path.read_text(encoding="utf-8")))
     print(compare.table(runs[0], runs[1]))
     if report_path:
-        report.markdown([(r.get("model", p.stem), r) for r, p in zip(runs, paths, strict=True)],
-                        report_path)
+        report.markdown(
+            [(r.get("model", p.stem), r) for r, p in zip(runs, paths, strict=True)], report_path
+        )
         print(f"wrote {report_path}")
+    return 0
+
+
+def _rescore(path: Path, report_path: Path | None) -> int:
+    from training.style import assess, report
+    from training.style.cases import load_cases, sha256
+
+    result = json.loads(path.read_text(encoding="utf-8"))
+    prompts = Path(result["prompts"]["path"])
+    if not prompts.is_file() or sha256(prompts) != result["prompts"]["sha256"]:
+        print(f"error: {prompts} is missing or changed since {path} was written; "
+              "rerun the evaluation instead", file=sys.stderr)
+        return 1
+    cases = load_cases(prompts, result["prompts"]["count"])
+    training_path = result.get("training_data")
+    training = [c.reference for c in load_cases(Path(training_path))] if training_path else []
+    outputs = [g["output"] for g in result["generations"]]
+    result.update(assess.assess(outputs, [c.reference for c in cases], training))
+    result["rescored"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    report.write_json(path, result)
+    print(f"{result['model']}: overall style score {result['overall_score']:.1f}; wrote {path}")
+    if report_path:
+        report.markdown([(result["model"], result)], report_path)
     return 0
 
 
@@ -111,8 +150,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     training_path = args.training_data or args.prompts.with_name("training.jsonl")
     training = [c.reference for c in load_cases(training_path)] if training_path.is_file() else []
     sampling = generate.SamplingSettings(
-        temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-        seed=args.seed, min_words=args.min_words, max_rounds=args.max_rounds,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        min_words=args.min_words,
+        max_rounds=args.max_rounds,
         concurrency=args.concurrency,
     )
     if args.url:
@@ -141,11 +184,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.local_model:
         result["perplexity"] = vars(held_out_perplexity(args.local_model, cases))
     report.write_json(args.output, result)
-    print(f"{args.model}: overall style score {result['overall_score']:.1f} "
-          f"(other authors {result['other_authors_floor']['mean']:.1f}"
-          + (f", author {result['author_ceiling']['overall_score']:.1f}"
-             if "author_ceiling" in result else "")
-          + f"); wrote {args.output}")
+    print(
+        f"{args.model}: overall style score {result['overall_score']:.1f} "
+        f"(other authors {result['other_authors_floor']['mean']:.1f}"
+        + (
+            f", author {result['author_ceiling']['overall_score']:.1f}"
+            if "author_ceiling" in result
+            else ""
+        )
+        + f"); wrote {args.output}"
+    )
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     if args.report:
@@ -159,6 +207,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.compare:
         return _compare(list(args.compare), args.report)
+    if args.rescore:
+        return _rescore(args.rescore, args.report)
     if not args.model or not args.output:
         parser.error("--model and --output are required (or use --compare A.json B.json)")
     if not args.url and not args.local_model:

@@ -12,6 +12,7 @@
   model that recites its training text is not mistaken for one that writes like the author.
 """
 
+import math
 import statistics
 
 from training.style import corpora, score, text
@@ -24,11 +25,15 @@ COPY_NGRAM = 8
 def pooled_reference(held_out: list[str], training: list[str]) -> tuple[str, str, dict]:
     """(profile text, ceiling text, where each came from)."""
     if len(text.words("\n\n".join(training))) >= MIN_POOLED_WORDS:
-        return "\n\n".join(training), "\n\n".join(held_out), {
-            "profile": "training passages",
-            "profile_passages": len(training),
-            "ceiling": "held-out passages",
-        }
+        return (
+            "\n\n".join(training),
+            "\n\n".join(held_out),
+            {
+                "profile": "training passages",
+                "profile_passages": len(training),
+                "ceiling": "held-out passages",
+            },
+        )
     chosen = list(held_out)
     added = 0
     for passage in training:
@@ -36,19 +41,42 @@ def pooled_reference(held_out: list[str], training: list[str]) -> tuple[str, str
             break
         chosen.append(passage)
         added += 1
-    return "\n\n".join(chosen), "\n\n".join(training[added:]), {
-        "profile": f"held-out passages + {added} training passages",
-        "profile_passages": len(chosen),
-        "ceiling": "unused training passages",
-    }
+    return (
+        "\n\n".join(chosen),
+        "\n\n".join(training[added:]),
+        {
+            "profile": f"held-out passages + {added} training passages",
+            "profile_passages": len(chosen),
+            "ceiling": "unused training passages",
+        },
+    )
 
 
-def _scored(candidate: TextProfile, reference: TextProfile) -> dict[str, object]:
-    metrics = compare(candidate, reference)
+def _mean(values: list[float]) -> float:
+    kept = [v for v in values if not math.isnan(v)]
+    return statistics.mean(kept) if kept else math.nan
+
+
+def _scored(passage: str, reference: TextProfile) -> dict[str, object]:
+    """Scores averaged over ~2,000-word chunks: the scale `score.ANCHORS` was calibrated at
+    (longer pooled texts have smaller distances, which would saturate the curves)."""
+    per_chunk = [
+        compare(build_profile(chunk), reference)
+        for chunk in text.even_windows(passage, MIN_POOLED_WORDS)
+    ]
+    components = [score.component_scores(m) for m in per_chunk]
+    numeric = [k for k, v in per_chunk[0].as_dict().items() if isinstance(v, int | float)]
+    pooled = compare(build_profile(passage), reference)
     return {
-        "overall_score": score.overall_score(metrics),
-        "component_scores": score.component_scores(metrics),
-        "metrics": metrics.as_dict(),
+        "overall_score": statistics.mean(score.overall_score(m) for m in per_chunk),
+        "chunks": len(per_chunk),
+        "component_scores": {n: _mean([c[n] for c in components]) for n in components[0]},
+        "metrics": {
+            **{k: _mean([float(m.as_dict()[k]) for m in per_chunk]) for k in numeric},
+            "words": pooled.words,
+            "top_attributions": pooled.top_attributions,
+        },
+        "pooled_metrics": pooled.as_dict(),
     }
 
 
@@ -71,7 +99,7 @@ def assess(outputs: list[str], held_out: list[str], training: list[str]) -> dict
     candidate = build_profile(candidate_text)
     result: dict[str, object] = {
         "reference": {**sources, **reference.summary()},
-        **_scored(candidate, reference),
+        **_scored(candidate_text, reference),
         "copy_rate_8gram": copy_rate(candidate_text, training),
         "sentence_lengths": {
             "candidate": candidate.sentence_lengths,
@@ -83,10 +111,9 @@ def assess(outputs: list[str], held_out: list[str], training: list[str]) -> dict
         },
     }
     if text.words(ceiling_text):
-        ceiling = build_profile(ceiling_text)
-        result["author_ceiling"] = {"words": ceiling.words, **_scored(ceiling, reference)}
+        result["author_ceiling"] = _scored(ceiling_text, reference)
     floor = {
-        author: _scored(build_profile(windows[0]), reference)["overall_score"]
+        author: _scored(windows[0], reference)["overall_score"]
         for author, windows in (
             (a, text.windows(t, MIN_POOLED_WORDS)) for a, t in corpora.fiction_by_author().items()
         )

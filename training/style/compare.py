@@ -67,9 +67,12 @@ def _closer(a: float | None, b: float | None, author: float | None, rule: str) -
 def rows(a: dict, b: dict) -> list[Row]:
     found = []
     for label, key, rule in ROWS:
-        author = lookup(a, f"reference.{_AUTHOR_KEYS[key]}") if key in _AUTHOR_KEYS else None
-        if key == "overall_score":
-            author = lookup(a, "author_ceiling.overall_score")
+        # The author's column: their profile's own value for plain quantities, and for
+        # distances what their held-out passages scored (the ceiling).
+        if key in _AUTHOR_KEYS:
+            author = lookup(a, f"reference.{_AUTHOR_KEYS[key]}")
+        else:
+            author = lookup(a, f"author_ceiling.{key}")
         va, vb = lookup(a, key), lookup(b, key)
         found.append(Row(label, va, vb, author, _closer(va, vb, author, rule)))
     return found

@@ -81,3 +81,23 @@ def windows(text: str, size: int) -> list[str]:
             chunks.append("\n\n".join(current))
             current, count = [], 0
     return chunks
+
+
+def even_windows(text: str, size: int) -> list[str]:
+    """All of `text` in max(1, words // size) chunks of whole paragraphs, as equal as they come.
+
+    Unlike `windows`, nothing is dropped: every chunk holds at least about `size` words when the
+    text has that many, so per-chunk metrics stay on the scale they were calibrated at.
+    """
+    found = paragraphs(text)
+    sizes = [len(words(p)) for p in found]
+    count = max(1, sum(sizes) // size)
+    target = sum(sizes) / count
+    chunks: list[list[str]] = [[]]
+    filled = 0
+    for paragraph, n in zip(found, sizes, strict=True):
+        if filled >= target * len(chunks) and len(chunks) < count:
+            chunks.append([])
+        chunks[-1].append(paragraph)
+        filled += n
+    return ["\n\n".join(chunk) for chunk in chunks if chunk]
