@@ -47,7 +47,8 @@ def test_windows_hold_whole_paragraphs_and_drop_a_short_tail():
 
 
 def test_even_windows_keep_every_paragraph_in_near_equal_chunks():
-    passage = "\n\n".join(f"para {i} " + "word " * 98 for i in range(50))  # 50 x 99 words (digits are not words)
+    # 50 paragraphs of 99 words: the digits are not words
+    passage = "\n\n".join(f"para {i} " + " ".join(["word"] * 98) for i in range(50))
     chunks = text.even_windows(passage, 2000)
     assert [len(text.words(c)) for c in chunks] == [2475, 2475]
     assert "\n\n".join(chunks) == passage
