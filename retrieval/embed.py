@@ -7,6 +7,7 @@ import importlib.util
 import json
 import logging
 import threading
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ PACKAGE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 PIPELINES = ("direct", "encode")
 
 
+@cache  # asked on every embedding; the installed package does not move
 def package_model_dir() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
@@ -43,6 +45,7 @@ class Embedder:
         # "direct": retrieval.encode (faster, same vectors); "encode": sentence-transformers'
         # own encode, kept for models of another layout and as the benchmark's baseline
         self.pipeline = pipeline
+        self._single = None  # the traced single-text transformer, when pipeline is direct
         self._model = None
         self._lock = threading.Lock()
 
@@ -73,7 +76,7 @@ class Embedder:
         model = self._load()
         with _ENCODE_LOCK:  # one forward pass at a time; torch already uses every core
             if self.pipeline == "direct" and encode.supports(model):
-                return encode.encode(model, texts, batch_size, _shared_trace(self.folder))
+                return encode.encode(model, texts, batch_size, self._single)
             return model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                 convert_to_numpy=True, show_progress_bar=False)
 
@@ -86,7 +89,7 @@ class Embedder:
                 torch.set_num_threads(self.threads)
                 model = _shared_model(self.folder)
                 if self.pipeline == "direct" and encode.supports(model):
-                    _shared_trace(self.folder)  # now, not in the first request
+                    self._single = _shared_trace(self.folder)  # now, not in the first request
                 self._model = model
             return self._model
 
