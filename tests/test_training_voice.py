@@ -25,6 +25,6 @@ def test_profile_measures_rhythm_dialogue_and_voice() -> None:
 def test_prompt_is_deterministic_and_tells_styles_apart() -> None:
     clipped, ornate = system_prompt(analyse(CLIPPED)), system_prompt(analyse(ORNATE))
     assert clipped == system_prompt(analyse(list(CLIPPED)))
-    assert "plain vocabulary" in clipped and "rich, learned vocabulary" in ornate
+    assert "rich, learned vocabulary" in ornate and "rich" not in clipped
     assert "swinging hard" in clipped
     assert "narration-led" in ornate
