@@ -120,3 +120,10 @@ def test_ctrl_c_leaves_a_checkpoint_and_resume_matches_an_unbroken_run(
     resumed = load_file(run / "final" / "adapter_model.safetensors")
     for name, tensor in load_file(unbroken).items():
         assert torch.allclose(tensor, resumed[name], atol=1e-5), name
+
+
+def test_missing_base_model_is_one_clear_error(cfg_path: Path, tmp_path: Path) -> None:
+    from training.runner import TrainingError
+
+    with pytest.raises(TrainingError, match="does not exist"):
+        train(load_config(cfg_path, {"base_model": str(tmp_path / "gone")}))
