@@ -38,7 +38,8 @@ def stack():
 
 
 def test_a_stream_that_breaks_midway_ends_with_an_error_event_and_done(stack):
-    url = stack(Behaviour(chunks=10, fail_after=3))
+    # Chunks 50 ms apart, as from a model: the failure comes after three have been relayed.
+    url = stack(Behaviour(chunks=10, fail_after=3, delay=0.05))
     with httpx.stream("POST", url + "/v1/chat/completions", timeout=10,
                       json={"model": "m", "messages": ELENA, "stream": True}) as r:
         raw = b"".join(r.iter_raw()).decode()
