@@ -243,6 +243,10 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
     )
     bar = tqdm(total=total, initial=state.step, unit="step", desc="train", dynamic_ncols=True)
     epoch_cache: dict[int, list[list[Any]]] = {}
+    if state.step == 0 and val_batches:  # the base's own loss: the yardstick for the curve
+        base_loss = evaluate_loss(model, val_batches, pad_id)
+        log.write(step=0, eval_loss=base_loss)
+        bar.write(f"step 0 eval loss {base_loss:.4f} (base model)")
     started = time.perf_counter() - state.seconds
     try:
         while state.step < total:
