@@ -4,11 +4,10 @@ Structure first: chapter headings (`# Chapter 3: …`, `Chapter Twelve`, `Prolog
 scene breaks (`***`, `* * *`, `#`, `---`, `⁂`) split a file into chapters and scenes;
 blank lines split paragraphs (hard-wrapped lines are joined). Then each scene becomes
 passages of `min_tokens..max_tokens` counted with the base model's tokenizer: scenes
-shorter than `min_tokens` are joined with the next scene of the same chapter (the break
-line kept), longer ones are cut between paragraphs into near-even parts that keep as
-much prose as possible, and a paragraph
-longer than `max_tokens` is cut at sentence ends. What still falls under `min_tokens`
-is dropped and counted with its reason.
+shorter than `min_tokens` are joined with a neighbouring scene of the same chapter (the
+break line kept), longer ones are cut between paragraphs into near-even parts that keep
+as much prose as possible, and a paragraph longer than `max_tokens` is cut at sentence
+ends. What still falls under `min_tokens` is dropped and counted with its reason.
 """
 
 from __future__ import annotations
@@ -128,6 +127,10 @@ def _split_long(paragraph: str, tokens: int, max_tokens: int, count: CountTokens
     return pieces
 
 
+def _span(counts: list[int]) -> int:
+    return sum(counts) + SEPARATOR_TOKENS * max(0, len(counts) - 1)
+
+
 def partition(sizes: list[int], min_tokens: int, max_tokens: int) -> list[tuple[int, int]]:
     """Contiguous paragraph ranges, each min..max tokens, covering as much as possible.
 
@@ -203,11 +206,13 @@ def chunk_scenes(
                 paragraphs.append(paragraph)
                 counts.append(size)
         previous = blocks[-1] if blocks else None
+        # A short scene joins its neighbour in the same chapter (forward if the block so
+        # far is short, backward if it is), so short scenes become passages, not losses.
         joinable = (
             previous is not None
             and previous[0].source == scene.source
             and previous[0].chapter == scene.chapter
-            and sum(previous[2]) + SEPARATOR_TOKENS * len(previous[2]) < min_tokens
+            and min(_span(previous[2]), _span(counts)) < min_tokens
         )
         if joinable and previous is not None:
             previous[1].extend([scene.break_line, *paragraphs])
