@@ -2,7 +2,8 @@
 
 Against a fast fake upstream (scripts/fake_upstream.py, no model), so what is measured is the
 proxy's own cost:
-  * TTFT at one stream: direct, loregate (lore off), loregate (lore on, 1,000-entry world),
+  * TTFT at one stream: direct, loregate (lore off), loregate (lore on, 1,000-entry world;
+    50 recurring messages, and every message new so its embedding is never cached),
     LiteLLM's proxy as a plain passthrough.
   * Requests/s at 16 concurrent streams: direct, loregate (lore off), LiteLLM.
 With --vllm URL: TTFT at 8 concurrent streams straight to a real vLLM and through loregate.
@@ -37,6 +38,7 @@ from live_server import free_port  # noqa: E402
 
 LITELLM_VENV = REPO / ".loregate" / "bench-litellm"
 MODEL = "fake-model"
+WARMUP = 5
 LITELLM_KEY = "sk-loregate-bench"  # LiteLLM's proxy refuses to start without a master key
 
 
@@ -64,10 +66,10 @@ async def one_stream(client: httpx.AsyncClient, url: str, body: dict,
 
 async def ttft_series(url: str, n: int, headers: dict[str, str], texts: list[str]) -> list[float]:
     async with httpx.AsyncClient(timeout=60) as client:
-        for text in texts[:5]:  # warm-up: connections, caches, first-request costs
+        for text in texts[:WARMUP]:  # connections, model loading, first-request costs
             await one_stream(client, url, chat_body(text), headers)
-        return [await one_stream(client, url, chat_body(texts[i % len(texts)]), headers)
-                for i in range(n)]
+        return [await one_stream(client, url, chat_body(texts[(WARMUP + i) % len(texts)]),
+                                 headers) for i in range(n)]
 
 
 async def throughput(url: str, n: int, concurrency: int, headers: dict[str, str]) -> dict:
@@ -129,6 +131,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     names = generate_world(work / "worlds" / "bench_world", args.entries)
     lore_texts = [f"{names[i]} meets {names[-i - 1]} at the docks." for i in range(50)]
+    # Every message new (nothing cached), as a writer's next message always is.
+    fresh_texts = [f"{names[i % len(names)]} watches the tide turn over the harbour, day {i}."
+                   for i in range(args.requests + WARMUP)]
     plain_texts = ["Write the next line."]
     up_port, gw_port, ll_port = free_port(), free_port(), free_port()
     direct = f"http://127.0.0.1:{up_port}/v1"
@@ -153,6 +158,8 @@ def main() -> int:
             "direct": summary(asyncio.run(ttft_series(direct, n, {}, plain_texts))),
             "loregate_lore_off": summary(asyncio.run(ttft_series(gateway, n, off, plain_texts))),
             "loregate_lore_on": summary(asyncio.run(ttft_series(gateway, n, {}, lore_texts))),
+            "loregate_lore_on_new_text": summary(
+                asyncio.run(ttft_series(gateway, n, {}, fresh_texts))),
         }
         print("[bench] throughput, 16 concurrent streams", flush=True)
         through = {
