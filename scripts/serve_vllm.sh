@@ -49,6 +49,9 @@ else
   # 1 GiB of KV cache holds ~46k tokens of the embedded model, several 8k conversations.
   export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1}
   [[ "${LOREGATE_VLLM_EAGER:-1}" == 1 ]] && args+=(--enforce-eager)
+  # Seeded sampling crashes vllm-cpu's chunked prefill ("CPU Generator does not use offset");
+  # a batch as large as the window never chunks a prompt.
+  args+=(--max-num-batched-tokens "$max_len")
   args+=(${LOREGATE_VLLM_ARGS:-})
 fi
 

@@ -68,6 +68,15 @@ def test_lore_off_is_transparent(stack: Stack):
     assert a.choices[0].message.content == b.choices[0].message.content
 
 
+def test_seeded_sampling_through_the_gateway_is_repeatable(stack: Stack):
+    client = openai.OpenAI(base_url=stack.gateway, api_key="unused", max_retries=0)
+    body = {"model": "loregate", "messages": QUESTION, "max_tokens": 16, "temperature": 0.9,
+            "top_p": 0.95, "seed": 1234}
+    first = client.chat.completions.create(**body).choices[0].message.content
+    second = client.chat.completions.create(**body).choices[0].message.content
+    assert first and first == second
+
+
 def test_models_and_lore_search_answer_from_the_real_index(stack: Stack):
     gateway = stack.gateway
     client = openai.OpenAI(base_url=gateway, api_key="unused", max_retries=0)
