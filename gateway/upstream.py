@@ -108,6 +108,9 @@ class UpstreamPool:
                     raise self._timeout(upstream) from exc
                 except aiohttp.ClientError as exc:
                     raise self._unreachable(upstream, exc) from exc
+                if response.status >= 500 and self._restarting():
+                    response.close()  # a server going down for the restart answers 500
+                    raise self._restarting_error()
                 try:
                     yield upstream, response
                 finally:

@@ -33,6 +33,7 @@ class Behaviour:
     first_delay: float = 0.0
     fail_after: int | None = None  # chunks sent before the connection is dropped
     refuse_tools: bool = False
+    fail_status: int | None = None  # answer every chat with this error status
     endless: bool = False
     max_model_len: int = 8192
     received: list[dict[str, Any]] = field(default_factory=list)
@@ -47,6 +48,8 @@ def build_fake_upstream(behaviour: Behaviour | None = None) -> Starlette:
         body = await request.json()
         b.received.append(body)
         b.received_headers.append(dict(request.headers))
+        if b.fail_status:
+            return _error(b.fail_status, "the engine is not running")
         if b.refuse_tools and body.get("tools"):
             return _error(400, '"auto" tool choice requires --enable-auto-tool-choice and '
                           "--tool-call-parser to be set")

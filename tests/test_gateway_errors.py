@@ -124,3 +124,16 @@ def test_api_key_is_required_when_configured(make_client):
     assert_openai_error(wrong, 401)
     assert right.status_code == 200
     assert health.status_code == 200
+
+
+def test_a_server_error_during_a_restart_is_a_503_with_retry_after(make_client, tmp_path):
+    marker = tmp_path / "upstream-restarting"
+    client, _, _ = make_client(Behaviour(fail_status=500), restart_marker=marker)
+    body = {"model": "m", "messages": ELENA}
+    with client:
+        before = client.post("/v1/chat/completions", json=body)
+        marker.touch()
+        during = client.post("/v1/chat/completions", json=body)
+    assert_openai_error(before, 500)
+    assert_openai_error(during, 503)
+    assert during.headers["retry-after"]
