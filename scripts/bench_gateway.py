@@ -33,6 +33,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "scripts"))
+from bench_results import save_results  # noqa: E402
 from e2e_stack import running  # noqa: E402
 from live_server import free_port  # noqa: E402
 
@@ -189,9 +190,7 @@ def main() -> int:
             through["loregate_lore_off"]["requests_per_s"] / through["litellm"]["requests_per_s"],
             2)
     results["load_average_after"] = os.getloadavg()
-    out = REPO / "scripts" / "results" / f"gateway-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = save_results("gateway", results)
     print(json.dumps(results, indent=2))
     print(f"[bench] wrote {out.relative_to(REPO)}")
     return 0

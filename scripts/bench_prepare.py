@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_results import save_results  # noqa: E402
 from training.artifacts import versions  # noqa: E402
 from training.chunking import chunk_scenes, split_sentences, split_structure  # noqa: E402
 from training.config import load_config  # noqa: E402
@@ -153,10 +154,7 @@ def main() -> int:
             },
         },
     }
-    results = ROOT / "scripts" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    path = results / f"prepare-{datetime.now():%Y%m%d-%H%M%S}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = save_results("prepare", result)
     print(json.dumps(result["results"], indent=2))
     print(f"bench_prepare: {words} words in {min(totals):.1f}s (goal ≤ 30s) → {path}")
     return 0

@@ -35,6 +35,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bench_results import save_results  # noqa: E402
 from retrieval import LoreEngine, RetrievalSettings  # noqa: E402
 
 SYLLABLES = ("ka", "ren", "tho", "vi", "mar", "sel", "dra", "lo", "qui", "ne", "tas", "or",
@@ -405,11 +406,7 @@ def main() -> int:
         if not args.skip_recall:
             results["recall_scifi_world"] = bench_recall(work, args.pipelines)
     results["machine_after"] = machine()
-    out = REPO / "scripts" / "results" / f"retrieval-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_suffix(".json.partial")
-    partial.write_text(json.dumps(results, indent=2) + "\n")
-    partial.rename(out)
+    out = save_results("retrieval", results)
     print(json.dumps(results, indent=2))
     print(f"[bench] wrote {out.relative_to(REPO)}")
     return 0

@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_results import save_results  # noqa: E402
 from training.artifacts import versions  # noqa: E402
 from training.chatdata import collate, load_tokenizer, micro_batches, read_examples  # noqa: E402
 from training.config import RunConfig, load_config  # noqa: E402
@@ -124,10 +125,7 @@ def main() -> int:
             ),
         },
     }
-    out = ROOT / "scripts" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"train-{datetime.now():%Y%m%d-%H%M%S}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = save_results("train", result)
     print(json.dumps(result["estimate"], indent=2))
     print(f"bench_train: → {path}")
     return 0

@@ -12,7 +12,6 @@ Results: scripts/results/vllm-startup-*.json
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -25,6 +24,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+from bench_results import save_results  # noqa: E402
 from live_server import free_port  # noqa: E402
 
 # Run in this order against one fresh compile cache, so the second start finds what the first
@@ -93,9 +93,7 @@ def main() -> int:
         results["runs"][name] = measure(args.model, flags, args.tokens, log, logs / "cache")
         print(f"[bench] {name}: {results['runs'][name]}", flush=True)
     results["load_average_after"] = os.getloadavg()
-    out = REPO / "scripts" / "results" / f"vllm-startup-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = save_results("vllm-startup", results)
     print(f"[bench] wrote {out.relative_to(REPO)}")
     return 0
 
