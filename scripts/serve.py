@@ -57,7 +57,7 @@ class Service:
             if self.process is None or self.process.poll() is not None:
                 raise SystemExit(f"[serve] {self.name} exited during start-up; "
                                  f"see {self.log_path}")
-            if _healthy(self.health_url):
+            if healthy(self.health_url):
                 print(f"[serve] {self.name} ready after {time.monotonic() - started:.0f} s",
                       flush=True)
                 return
@@ -99,7 +99,7 @@ def _group_alive(group: int) -> bool:
     return True
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200

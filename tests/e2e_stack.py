@@ -8,23 +8,15 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from live_server import free_port
+from serve import healthy
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_START_TIMEOUT = 1200  # vLLM's first start on a busy 2-core box can take minutes
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
