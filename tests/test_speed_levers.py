@@ -53,6 +53,23 @@ def test_collate_packed_resets_positions_and_masks_document_starts() -> None:
     assert batch.n_tokens == 9
 
 
+def test_first_fit_decreasing_returns_indices_of_full_bins() -> None:
+    bins = speed.first_fit_decreasing([5, 3, 3, 2, 2, 1, 8], capacity=8)
+    assert bins == [[6], [0, 1], [2, 3, 4, 5]]
+
+
+def test_collate_packed_takes_per_document_labels_and_empty_rows() -> None:
+    ig = speed.IGNORE_INDEX
+    rows = [[[10, 11, 12], [20, 21, 22]], []]
+    labels = [[[ig, ig, 12], [ig, 21, 22]], []]
+    batch = speed.collate_packed(rows, 7, pad_id=0, label_rows=labels)
+    # a document's first label is never trained: it would be predicted from the previous one
+    assert batch.labels.tolist() == [[ig, ig, 12, ig, 21, 22, ig], [ig] * 7]
+    assert batch.input_ids[1].tolist() == [0] * 7
+    assert batch.cu_seq_lens.tolist() == [0, 3, 6, 7, 14]
+    assert batch.n_tokens == 6
+
+
 def test_collate_packed_without_reset_is_one_sequence_per_row() -> None:
     batch = speed.collate_packed([[[1, 2], [3]], [[4]]], 4, pad_id=0, reset_positions=False)
     assert batch.position_ids.tolist() == [[0, 1, 2, 3], [0, 1, 2, 3]]

@@ -127,3 +127,165 @@ def test_missing_base_model_is_one_clear_error(cfg_path: Path, tmp_path: Path) -
 
     with pytest.raises(TrainingError, match="does not exist"):
         train(load_config(cfg_path, {"base_model": str(tmp_path / "gone")}))
+
+
+def _lora_model(cfg_path: Path, **overrides: object):
+    from training.levers import resolve_levers
+    from training.runner import _load_model
+
+    cfg = load_config(cfg_path, dict(overrides))
+    levers = resolve_levers(cfg, cuda=False)
+    return cfg, levers, _load_model(cfg, None, levers)
+
+
+def _lora_grads(model) -> list:
+    return [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+
+def test_chunked_cross_entropy_gives_the_summed_loss_and_gradients(cfg_path: Path) -> None:
+    import torch
+
+    from training.chatdata import collate, micro_batches, read_examples
+    from training.runner import summed_loss
+
+    cfg, _, model = _lora_model(cfg_path, lora_dropout=0.0)
+    tokenizer = load_tokenizer(cfg.base_model_path)
+    examples, _ = read_examples(cfg.train_file, tokenizer, cfg.sequence_len)
+    batch = collate(micro_batches(examples, 3, 0, True)[0], tokenizer.pad_token_id)
+    results = []
+    for chunk in (None, 7):
+        model.zero_grad(set_to_none=True)
+        loss = summed_loss(model, batch, ce_chunk=chunk)
+        (loss / 10).backward()
+        results.append((loss.detach(), _lora_grads(model)))
+    (full, full_grads), (chunked, chunked_grads) = results
+    assert full.item() > 0
+    torch.testing.assert_close(chunked, full, rtol=1e-5, atol=1e-5)
+    assert any(g.abs().sum() > 0 for g in full_grads)
+    for got, want in zip(chunked_grads, full_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_packed_rows_give_each_example_its_own_loss(cfg_path: Path) -> None:
+    """Packed with its neighbours, an example's loss is what it gets alone (no leakage)."""
+    import torch
+
+    from training.chatdata import collate, collate_rows, packed_micro_batches, read_examples
+    from training.runner import summed_loss
+
+    cfg, levers, model = _lora_model(
+        cfg_path, lora_dropout=0.0, loregate={"speed": {"packing": True}}
+    )
+    assert levers.packing and model.config._attn_implementation == "loregate_varlen"
+    tokenizer = load_tokenizer(cfg.base_model_path)
+    examples, _ = read_examples(cfg.train_file, tokenizer, cfg.sequence_len)
+    batches = packed_micro_batches(examples, 2, cfg.sequence_len, seed=3)
+    rows = next(b for b in batches if max(len(row) for row in b) > 1)  # a row of 2+ examples
+    model.eval()
+    with torch.no_grad():
+        batch = collate_rows(rows, cfg.sequence_len, tokenizer.pad_token_id)
+        packed = summed_loss(model, batch.model_inputs(varlen=True))
+        alone = sum(
+            summed_loss(model, collate([e], tokenizer.pad_token_id)) for row in rows for e in row
+        )
+    torch.testing.assert_close(packed, alone, rtol=1e-4, atol=1e-4)
+
+
+def test_packed_micro_batches_hold_every_example_once_in_full_rows(cfg_path: Path) -> None:
+    from training.chatdata import packed_micro_batches, read_examples
+
+    cfg = load_config(cfg_path)
+    tokenizer = load_tokenizer(cfg.base_model_path)
+    examples, _ = read_examples(cfg.train_file, tokenizer, cfg.sequence_len)
+    width = 2 * max(len(e.input_ids) for e in examples)
+    epochs = [packed_micro_batches(examples, 3, width, seed) for seed in (0, 1)]
+    for batches in epochs:
+        assert all(len(batch) == 3 for batch in batches)  # a short last batch gets empty rows
+        rows = [row for batch in batches for row in batch]
+        assert all(sum(len(e.input_ids) for e in row) <= width for row in rows)
+        assert sum(len(row) > 1 for row in rows) > 0
+        assert sorted(id(e) for row in rows for e in row) == sorted(id(e) for e in examples)
+    assert len(epochs[0]) == len(epochs[1])  # steps per epoch do not depend on the seed
+    assert epochs[0] != epochs[1]
+
+
+def test_packing_on_cpu_trains_and_sample_packing_alone_keeps_the_old_path(
+    cfg_path: Path,
+) -> None:
+    from training.levers import resolve_levers
+
+    cfg = load_config(cfg_path)
+    assert cfg.sample_packing
+    plain = resolve_levers(cfg, cuda=False)
+    assert (plain.packing, plain.ce_chunk, plain.compile, plain.bf16_autocast) == (
+        False,
+        None,
+        False,
+        False,
+    )
+    forced = {"speed": {"packing": True, "chunked_ce": True, "ce_chunk_size": 16}}
+    best = train(load_config(cfg_path, {"max_steps": 4, "loregate": forced}))
+    records = [
+        json.loads(line) for line in (best.parent / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]
+    evals = [r["eval_loss"] for r in records if "eval_loss" in r]
+    assert evals[-1] < evals[0]
+
+
+def test_gpu_recipe_turns_every_lever_on_with_cuda() -> None:
+    from training.config import REPO_ROOT
+    from training.levers import resolve_levers
+
+    cfg = load_config(REPO_ROOT / "configs/qlora_style_transfer.yaml")
+    levers = resolve_levers(cfg, cuda=True)
+    assert levers.bf16_autocast and levers.packing and levers.compile
+    assert levers.ce_chunk == 2048 and levers.memory_budget == 22 * 2**30
+    upcast = load_config(
+        REPO_ROOT / "configs/qlora_style_transfer.yaml",
+        {"loregate": {"speed": {"fp32_norms": True, "memory_budget_gib": None}}},
+    )
+    assert not resolve_levers(upcast, cuda=True).bf16_autocast
+    assert resolve_levers(upcast, cuda=True).memory_budget is None
+
+
+def test_paged_adamw_8bit_falls_back_to_torch_adamw_without_cuda(cfg_path: Path) -> None:
+    import torch
+
+    from training.levers import make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    cfg = load_config(cfg_path, {"optimizer": "paged_adamw_8bit"})
+    optimizer, note = make_optimizer(params, cfg, cuda=False)
+    assert isinstance(optimizer, torch.optim.AdamW) and "needs CUDA" in note
+    optimizer, note = make_optimizer(params, load_config(cfg_path), cuda=False)
+    assert isinstance(optimizer, torch.optim.AdamW) and note is None
+
+
+def test_checkpoint_planner_measures_then_keeps_what_fits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from training.levers import CheckpointPlanner
+
+    gib = 2**30
+    # peak per micro-batch: compile, all checkpointed, 2 layers whole (+2 GiB each), planned
+    peaks = iter([30 * gib, 10 * gib, 14 * gib, 19 * gib])
+    current = {"peak": 0}
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda: None)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda: current["peak"])
+
+    class Layer:
+        gradient_checkpointing = True
+
+    layers = [Layer() for _ in range(8)]
+    planner = CheckpointPlanner(layers, budget=20 * gib)
+    whole = []
+    for _ in range(4):
+        planner.before()
+        whole.append(sum(not layer.gradient_checkpointing for layer in layers))
+        current["peak"] = next(peaks)
+        planner.after()
+    assert whole == [0, 0, 2, 5]  # (20 - 10) GiB of headroom at 2 GiB a layer
+    assert planner.unchecked == 5 and planner.earlier_peak == 30 * gib

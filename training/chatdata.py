@@ -138,6 +138,39 @@ def micro_batches(
     return batches
 
 
+def packed_micro_batches(
+    examples: list[Example], size: int, seq_len: int, seed: int
+) -> list[list[list[Example]]]:
+    """One epoch's micro-batches of `size` rows, each row whole examples of <= seq_len tokens.
+
+    Rows are filled first-fit-decreasing and their order is seeded; the row count (so the
+    steps per epoch) is the same every epoch. A short last micro-batch gets empty rows, so
+    every micro-batch has one shape (a compiled step then never recompiles).
+    """
+    from training.speed import first_fit_decreasing
+
+    order = list(range(len(examples)))
+    rng = random.Random(seed)
+    rng.shuffle(order)
+    bins = first_fit_decreasing([len(examples[i].input_ids) for i in order], seq_len)
+    rows = [[examples[order[j]] for j in row] for row in bins]
+    rng.shuffle(rows)
+    rows += [[] for _ in range(-len(rows) % size)]
+    return [rows[s : s + size] for s in range(0, len(rows), size)]
+
+
+def collate_rows(rows: list[list[Example]], seq_len: int, pad_id: int) -> Any:
+    """Packed rows → a `PackedBatch` (positions restart and attention stops per example)."""
+    from training.speed import collate_packed
+
+    return collate_packed(
+        [[e.input_ids for e in row] for row in rows],
+        seq_len,
+        pad_id,
+        label_rows=[[e.labels for e in row] for row in rows],
+    )
+
+
 def collate(batch: list[Example], pad_id: int) -> dict[str, Any]:
     import torch
 

@@ -84,6 +84,48 @@ class CheckSettings(_Strict):
     size_tolerance: float = Field(default=0.01, gt=0.0)
 
 
+OnWithCuda = bool | Literal["auto"]
+
+
+class SpeedSettings(_Strict):
+    """The built-in runner's GPU levers (`loregate.speed`); "auto" is on with CUDA, off on CPU,
+    so CPU runs (`make train`, the tests) train exactly as without them."""
+
+    packing: OnWithCuda = Field(
+        default="auto",
+        description="with sample_packing: pack whole examples into sequence_len rows, each "
+        "attending only to itself (varlen flash attention); off: sample_packing only groups "
+        "examples of similar length into a micro-batch",
+    )
+    chunked_ce: OnWithCuda = Field(
+        default="auto",
+        description="LM head + cross-entropy in chunks of ce_chunk_size tokens, gradients made "
+        "in the same pass (the tokens x vocabulary logits never exist whole)",
+    )
+    ce_chunk_size: int = Field(default=2048, gt=0)
+    compile: OnWithCuda = Field(
+        default="auto",
+        description="torch.compile each decoder layer (one graph reused by every layer); "
+        "the first step pays the compile",
+    )
+    memory_budget_gib: float | None = Field(
+        default=22.0,
+        gt=0.0,
+        description="CUDA, gradient_checkpointing and packed rows: leave as many layers "
+        "un-checkpointed as fit this peak, planned from measured micro-batches; 22 keeps the "
+        "QLoRA recipe (micro batch 4) under 24 GiB; null checkpoints every layer",
+    )
+    fp32_norms: bool = Field(
+        default=False,
+        description="QLoRA on CUDA: upcast norms, embeddings and LM head to fp32 as peft's "
+        "prepare_model_for_kbit_training does (slower, more memory); off keeps them bf16 and "
+        "runs the step under bf16 autocast",
+    )
+
+    def on(self, lever: OnWithCuda, cuda: bool) -> bool:
+        return cuda if lever == "auto" else lever
+
+
 class LoregateSettings(_Strict):
     backend: Literal["auto", "peft", "axolotl"] = "auto"
     merged_dir: str = "merged_models"
@@ -94,6 +136,7 @@ class LoregateSettings(_Strict):
     )
     prepare: PrepareSettings = Field(default_factory=PrepareSettings)
     check: CheckSettings = Field(default_factory=CheckSettings)
+    speed: SpeedSettings = Field(default_factory=SpeedSettings)
 
 
 class RunConfig(_Strict):
@@ -131,7 +174,11 @@ class RunConfig(_Strict):
     gradient_accumulation_steps: int = Field(default=4, gt=0)
     num_epochs: float = Field(default=3.0, gt=0.0)
     max_steps: int | None = Field(default=None, gt=0)
-    optimizer: str = "paged_adamw_8bit"
+    optimizer: str = Field(
+        default="paged_adamw_8bit",
+        description="paged_adamw_8bit / adamw_bnb_8bit: bitsandbytes on CUDA; anything else, "
+        "or no CUDA or bitsandbytes: torch AdamW",
+    )
     lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     learning_rate: float = Field(default=2e-4, gt=0.0)
     warmup_ratio: float = Field(default=0.03, ge=0.0, lt=1.0)

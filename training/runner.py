@@ -7,6 +7,11 @@ save intervals, best-by-eval-loss. On CPU it trains in fp32 with plain AdamW (th
 groups examples of similar length into a micro-batch so little is spent on padding,
 without letting examples attend to each other.
 
+With CUDA the levers of `loregate.speed` come on (training/levers.py): bf16 weights kept
+bf16 under autocast, `sample_packing` as packed rows with per-example attention, a chunked
+LM head + loss, compiled decoder layers, selective checkpointing within a memory budget,
+and bitsandbytes' paged 8-bit AdamW.
+
 Ctrl-C finishes nothing half-way: the last completed optimizer step is saved as a
 checkpoint and `python -m training train --resume` continues from it with the same data
 order (each epoch's order comes from seed + epoch).
@@ -26,6 +31,19 @@ from typing import Any
 from training.artifacts import replace_dir, write_json_atomic
 from training.chatdata import collate, load_tokenizer, micro_batches, read_examples
 from training.config import RunConfig
+from training.levers import (
+    PLAIN,
+    CheckpointPlanner,
+    Levers,
+    autocast,
+    compile_decoder_layers,
+    epoch_batches,
+    gpu_summary,
+    make_optimizer,
+    model_inputs,
+    resolve_levers,
+    uncompiled,
+)
 from training.runlog import MetricsLog, plot_losses
 
 
@@ -60,13 +78,18 @@ def get_lr(step: int, total: int, cfg: RunConfig) -> float:
     return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _load_model(cfg: RunConfig, resume: Path | None) -> Any:
+def _load_model(cfg: RunConfig, resume: Path | None, levers: Levers | None = None) -> Any:
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM
 
     cuda = torch.cuda.is_available()
+    levers = levers or resolve_levers(cfg, cuda)
     kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if levers.packing:
+        from training.speed import register_varlen_attention
+
+        kwargs["attn_implementation"] = register_varlen_attention()
     if cuda and cfg.bf16 in (True, "auto"):
         kwargs["dtype"] = torch.bfloat16
     if cfg.load_in_4bit:
@@ -86,13 +109,17 @@ def _load_model(cfg: RunConfig, resume: Path | None) -> Any:
     if cuda and not cfg.load_in_4bit:
         model = model.to("cuda")
     model.config.use_cache = False
-    if cfg.load_in_4bit:
+    # non-reentrant: needs no input gradients, and lets layers switch checkpointing per step
+    checkpointing = {"use_reentrant": False}
+    if cfg.load_in_4bit and not levers.bf16_autocast:
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, cfg.gradient_checkpointing)
-    elif cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-        model.enable_input_require_grads()
+        model = prepare_model_for_kbit_training(model, cfg.gradient_checkpointing, checkpointing)
+    else:
+        for param in model.parameters():
+            param.requires_grad_(False)
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
     if resume is not None:
         return PeftModel.from_pretrained(model, str(resume), is_trainable=True)
     lora = LoraConfig(
@@ -114,36 +141,47 @@ def _predicted(labels: Any) -> int:
     return int((labels[:, 1:] != -100).sum())
 
 
-def summed_loss(model: Any, batch: dict[str, Any]) -> Any:
+def summed_loss(model: Any, batch: dict[str, Any], ce_chunk: int | None = None) -> Any:
     """Cross-entropy summed over the assistant tokens only.
 
     The vocabulary projection runs only where a label is trained: on a 49k vocabulary
     it is a third of the forward pass, and the prompt positions would be thrown away.
+    With `ce_chunk` the projection and loss run `ce_chunk` tokens at a time.
     """
     import torch
 
+    from training.speed import chunked_linear_cross_entropy
+
     causal_lm = model.get_base_model()
-    hidden = causal_lm.model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-    ).last_hidden_state
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    hidden = causal_lm.model(**inputs).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != -100
-    logits = causal_lm.lm_head(hidden[:, :-1][keep])
-    return torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum")
+    hidden = hidden[:, :-1][keep]
+    if ce_chunk is None:
+        logits = causal_lm.lm_head(hidden)
+        return torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum")
+    if torch.is_autocast_enabled(hidden.device.type):  # the dtype the LM head would run in
+        hidden = hidden.to(torch.get_autocast_dtype(hidden.device.type))
+    mean = chunked_linear_cross_entropy(hidden, causal_lm.lm_head.weight, targets[keep], ce_chunk)
+    return mean * hidden.shape[0]
 
 
-def evaluate_loss(model: Any, batches: list[list[Any]], pad_id: int) -> float | None:
-    """Mean loss per assistant token over the whole validation set."""
+def evaluate_loss(
+    model: Any, batches: list[list[Any]], pad_id: int, levers: Levers | None = None
+) -> float | None:
+    """Mean loss per assistant token over the whole validation set (unpacked, uncompiled)."""
     import torch
 
     if not batches:
         return None
+    levers = levers or PLAIN
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad():
+    with torch.no_grad(), uncompiled(levers), autocast(levers):
         for batch in batches:
             inputs = {k: v.to(model.device) for k, v in collate(batch, pad_id).items()}
-            total += float(summed_loss(model, inputs))
+            total += float(summed_loss(model, inputs, levers.ce_chunk))
             count += _predicted(inputs["labels"])
     model.train()
     return total / max(1, count)
@@ -214,23 +252,29 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
             f"no training example fits sequence_len {cfg.sequence_len}; rerun prepare with a "
             "smaller --max-tokens or raise sequence_len"
         )
-    group = cfg.sample_packing
+    levers = resolve_levers(cfg, torch.cuda.is_available())
     val_batches = micro_batches(val_set, cfg.micro_batch_size, cfg.seed, group_by_length=True)
 
     state = TrainState()
     if resume is not None:
         state = TrainState(**json.loads((resume / "trainer_state.json").read_text()))
-    model = _load_model(cfg, resume)
+    model = _load_model(cfg, resume, levers)
     model.train()
+    layers = model.get_base_model().model.layers
+    if levers.compile:
+        compile_decoder_layers(layers)
+    planner = CheckpointPlanner(layers, levers.memory_budget) if levers.memory_budget else None
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optimizer, fallback = make_optimizer(params, cfg, levers.cuda)
+    if fallback:
+        print(f"train: {fallback}; using torch AdamW")
     if resume is not None:
         optimizer.load_state_dict(torch.load(resume / "optimizer.pt", weights_only=True))
         rng = torch.load(resume / "rng.pt", weights_only=False)
         random.setstate(rng["python"])
         torch.set_rng_state(rng["torch"])
 
-    batches_per_epoch = len(micro_batches(train_set, cfg.micro_batch_size, cfg.seed, group))
+    batches_per_epoch = len(epoch_batches(train_set, cfg, levers, cfg.seed))
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.gradient_accumulation_steps))
     total = cfg.max_steps or max(1, math.ceil(cfg.num_epochs * steps_per_epoch))
     log = MetricsLog(run_dir / "metrics.jsonl")
@@ -239,12 +283,13 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
     print(
         f"train: {len(train_set)} examples, {len(val_set)} validation, "
         f"{steps_per_epoch} steps/epoch, "
-        f"{total} steps, lr {cfg.learning_rate}, LoRA r={cfg.lora_r} on {device}"
+        f"{total} steps, lr {cfg.learning_rate}, LoRA r={cfg.lora_r} on {device}; "
+        f"speed levers: {levers.describe()}"
     )
     bar = tqdm(total=total, initial=state.step, unit="step", desc="train", dynamic_ncols=True)
     epoch_cache: dict[int, list[list[Any]]] = {}
     if state.step == 0 and val_batches:  # the base's own loss: the yardstick for the curve
-        base_loss = evaluate_loss(model, val_batches, pad_id)
+        base_loss = evaluate_loss(model, val_batches, pad_id, levers)
         log.write(step=0, eval_loss=base_loss)
         bar.write(f"step 0 eval loss {base_loss:.4f} (base model)")
     started = time.perf_counter() - state.seconds
@@ -252,23 +297,25 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
         while state.step < total:
             epoch, within = divmod(state.step, steps_per_epoch)
             if epoch not in epoch_cache:
-                epoch_cache = {
-                    epoch: micro_batches(train_set, cfg.micro_batch_size, cfg.seed + epoch, group)
-                }
+                epoch_cache = {epoch: epoch_batches(train_set, cfg, levers, cfg.seed + epoch)}
             accum = cfg.gradient_accumulation_steps
             step_batches = epoch_cache[epoch][within * accum : (within + 1) * accum]
-            tensors = [collate(b, pad_id) for b in step_batches]
-            predicted = sum(_predicted(t["labels"]) for t in tensors)
+            micro = [model_inputs(b, cfg, pad_id, levers, device) for b in step_batches]
+            predicted = sum(_predicted(inputs["labels"]) for inputs, _ in micro)
             lr = get_lr(state.step, total, cfg)
             for group_ in optimizer.param_groups:
                 group_["lr"] = lr
             step_loss = 0.0
-            for t in tensors:
-                inputs = {k: v.to(device) for k, v in t.items()}
-                loss = summed_loss(model, inputs) / max(1, predicted)  # mean over the step
-                loss.backward()
+            for inputs, n_tokens in micro:
+                if planner:
+                    planner.before()
+                with autocast(levers):
+                    loss = summed_loss(model, inputs, levers.ce_chunk) / max(1, predicted)
+                loss.backward()  # the step's mean: each micro-batch adds its share
+                if planner:
+                    planner.after()
                 step_loss += float(loss.detach())
-                state.tokens += int(inputs["attention_mask"].sum())
+                state.tokens += n_tokens
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -291,7 +338,9 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
                     f"step {state.step}/{total} loss {step_loss:.4f} lr {lr:.2e} {speed:.0f} tok/s"
                 )
             if state.step % cfg.eval_steps == 0 or state.step == total:
-                _evaluate_and_keep_best(model, val_batches, pad_id, state, run_dir, log, bar)
+                _evaluate_and_keep_best(
+                    model, val_batches, pad_id, levers, state, run_dir, log, bar
+                )
             if state.step % cfg.save_steps == 0 and state.step < total:
                 save_checkpoint(model, optimizer, state, run_dir, cfg.save_total_limit)
     except KeyboardInterrupt:
@@ -314,6 +363,8 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
         "examples": len(train_set),
         "tokens_per_s": round(state.tokens / max(1e-9, state.seconds), 1),
     }
+    if levers.cuda:
+        summary |= gpu_summary(levers, planner)
     write_json_atomic(run_dir / "summary.json", summary)
     print(
         f"train: done in {state.seconds:.0f}s, {summary['tokens_per_s']} tokens/s; best eval loss "
@@ -326,12 +377,13 @@ def _evaluate_and_keep_best(
     model: Any,
     batches: list[list[Any]],
     pad_id: int,
+    levers: Levers,
     state: TrainState,
     run_dir: Path,
     log: MetricsLog,
     bar: Any,
 ) -> None:
-    eval_loss = evaluate_loss(model, batches, pad_id)
+    eval_loss = evaluate_loss(model, batches, pad_id, levers)
     if eval_loss is None:
         return
     log.write(step=state.step, eval_loss=eval_loss)

@@ -66,6 +66,24 @@ class PackedBatch:
         )
 
 
+def first_fit_decreasing(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """Indices of items grouped into bins of at most `capacity`, longest items placed first."""
+    if capacity <= 0:
+        raise ValueError(f"seq_len must be positive, got {capacity}")
+    bins: list[list[int]] = []
+    free: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda j: lengths[j], reverse=True):
+        for b, space in enumerate(free):
+            if space >= lengths[i]:
+                bins[b].append(i)
+                free[b] -= lengths[i]
+                break
+        else:
+            bins.append([i])
+            free.append(capacity - lengths[i])
+    return bins
+
+
 def pack_documents(docs: Iterable[Sequence[int]], seq_len: int) -> list[list[list[int]]]:
     """First-fit-decreasing packing of documents into rows of at most `seq_len` tokens.
 
@@ -74,29 +92,24 @@ def pack_documents(docs: Iterable[Sequence[int]], seq_len: int) -> list[list[lis
     """
     if seq_len <= 0:
         raise ValueError(f"seq_len must be positive, got {seq_len}")
-    ordered = sorted((list(doc[:seq_len]) for doc in docs if len(doc)), key=len, reverse=True)
-    rows: list[list[list[int]]] = []
-    free: list[int] = []
-    for doc in ordered:
-        for r, space in enumerate(free):
-            if space >= len(doc):
-                rows[r].append(doc)
-                free[r] -= len(doc)
-                break
-        else:
-            rows.append([doc])
-            free.append(seq_len - len(doc))
-    return rows
+    kept = [list(doc[:seq_len]) for doc in docs if len(doc)]
+    return [[kept[i] for i in row] for row in first_fit_decreasing([len(d) for d in kept], seq_len)]
 
 
 def collate_packed(
-    rows: Sequence[Sequence[Sequence[int]]], seq_len: int, pad_id: int, reset_positions: bool = True
+    rows: Sequence[Sequence[Sequence[int]]],
+    seq_len: int,
+    pad_id: int,
+    reset_positions: bool = True,
+    label_rows: Sequence[Sequence[Sequence[int]]] | None = None,
 ) -> PackedBatch:
     """Rows of documents -> tensors; padding fills each row's tail as one segment of its own.
 
     With `reset_positions` each document gets positions 0..len-1 and its own `cu_seq_lens`
     segment; without it every row is one causal sequence (documents see their row neighbours).
     Labels never ask a document's last token to predict the next document's first one.
+    `label_rows` (same layout as `rows`, IGNORE_INDEX where untrained) replaces the default
+    of training every token; an empty row is all padding.
     """
     import torch
 
@@ -110,10 +123,11 @@ def collate_packed(
         if sum(segments) > seq_len:
             raise ValueError(f"row {r} holds {sum(segments)} tokens, more than seq_len {seq_len}")
         start = 0
-        for doc in docs:
+        for d, doc in enumerate(docs):
             end = start + len(doc)
             input_ids[r, start:end] = torch.tensor(doc, dtype=torch.long)
-            labels[r, start + 1 : end] = input_ids[r, start + 1 : end]
+            own = input_ids[r, start:end] if label_rows is None else label_rows[r][d]
+            labels[r, start + 1 : end] = torch.as_tensor(own, dtype=torch.long)[1:]
             start = end
         n_tokens += start
         if start < seq_len:
