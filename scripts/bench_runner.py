@@ -52,7 +52,12 @@ def write_base(target: Path, seed: int, tokenizer: Path) -> None:
 
 
 def write_config(
-    work: Path, mode: str, steps: int, base: Path, memory_budget_gib: float | None = None
+    work: Path,
+    mode: str,
+    steps: int,
+    base: Path,
+    memory_budget_gib: float | None = None,
+    eval_steps: int | None = None,
 ) -> Path:
     import yaml
 
@@ -80,6 +85,11 @@ def write_config(
     }
     if mode == "lora":
         config |= {"load_in_4bit": False, "bnb_config_kwargs": None, "adapter": "lora"}
+    if eval_steps:  # the validation split, at step 0, every eval_steps and at the end
+        config["test_datasets"] = [
+            dict(config["datasets"][0], path=str(work / "prepared/validation.jsonl"))
+        ]
+        config["eval_steps"] = eval_steps
     if memory_budget_gib is not None:
         config["loregate"]["speed"] = {"memory_budget_gib": memory_budget_gib}
     path = work / f"{mode}.yaml"
@@ -104,6 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tokenizer", type=Path, default=TOKENIZER_DIR, help="tokenizer folder")
     p.add_argument("--code", type=Path, help="import `training` from this checkout (a baseline)")
     p.add_argument("--memory-budget-gib", type=float, help="loregate.speed.memory_budget_gib")
+    p.add_argument(
+        "--eval-steps", type=int, help="evaluate on the validation split (its time counts)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
@@ -123,14 +136,18 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(tmp)
         base = args.base or work / "base"
         write_base(base, args.seed, args.tokenizer)
-        config = write_config(work, args.mode, args.steps, base, args.memory_budget_gib)
+        config = write_config(
+            work, args.mode, args.steps, base, args.memory_budget_gib, args.eval_steps
+        )
         for step in ("prepare", "train"):
             torch.cuda.reset_peak_memory_stats()
             if training_main([step, "--config", str(config)]):
                 raise SystemExit(f"training {step} failed; see its message above")
         run = next((work / "runs").glob("run-*"))
         lines = (run / "metrics.jsonl").read_text().splitlines()
-        metrics = [m for m in map(json.loads, lines) if "loss" in m]
+        records = list(map(json.loads, lines))
+        metrics = [m for m in records if "loss" in m]
+        evals = [m for m in records if "eval_loss" in m]
         summary = json.loads((run / "summary.json").read_text())
     import training
 
@@ -148,13 +165,15 @@ def main(argv: list[str] | None = None) -> None:
         "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30,
         "summary": summary,
         "metrics": metrics,
+        "evals": evals,
         "data": "the repo's sample prose (training/data/raw), passages of 500..2000 tokens",
     }
     print(
         f"runner {args.mode}: {rate:.0f} tok/s steady (after step {args.skip_steps}), "
         f"MFU(4N) {result['mfu_4n']:.1%}, peak {peak:.1f} GiB, step 1 "
         f"{result['first_step_s']:.0f}s, {summary['examples']} examples, "
-        f"levers {summary.get('levers')}, unchecked layers {summary.get('unchecked_layers')}"
+        f"levers {summary.get('levers')}, unchecked layers {summary.get('unchecked_layers')}, "
+        f"eval losses {[round(e['eval_loss'], 4) for e in evals]}"
     )
     if args.out:
         write_json(
