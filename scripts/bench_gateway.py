@@ -40,6 +40,7 @@ from live_server import free_port  # noqa: E402
 LITELLM_VENV = REPO / ".loregate" / "bench-litellm"
 MODEL = "fake-model"
 WARMUP = 5
+VLLM_WAVES = 10
 LITELLM_KEY = "sk-loregate-bench"  # LiteLLM's proxy refuses to start without a master key
 
 
@@ -213,13 +214,17 @@ def real_vllm(vllm: str, work: Path) -> dict:
     with running([sys.executable, "-m", "gateway"], env, gateway.removesuffix("/v1") + "/health",
                  work / "gateway-vllm.log", 900):
         asyncio.run(wave(gateway, {}))  # warm the prefix cache for both paths alike
-        direct, through = [], []
-        for _ in range(5):  # interleave so drift on a noisy box hits both sides
-            direct += asyncio.run(wave(vllm, {}))
-            through += asyncio.run(wave(gateway, {"X-Lore": "off"}))
+        direct: list[float] = []
+        through: list[float] = []
+        for i in range(VLLM_WAVES):
+            # Interleave, and swap which goes first, so drift and any after-effect of the
+            # previous wave on vLLM's scheduler fall on both sides alike.
+            order = [(direct, vllm, {}), (through, gateway, {"X-Lore": "off"})]
+            for sink, url, headers in order if i % 2 == 0 else order[::-1]:
+                sink += asyncio.run(wave(url, headers))
     d, t = statistics.median(direct), statistics.median(through)
     return {"direct_ttft_p50_ms": ms(d), "gateway_ttft_p50_ms": ms(t),
-            "ratio": round(t / d, 3), "streams": 8, "waves": 5}
+            "ratio": round(t / d, 3), "streams": 8, "waves": VLLM_WAVES}
 
 
 if __name__ == "__main__":
