@@ -125,17 +125,22 @@ def _model_target() -> str | None:
 
 def continue_config() -> str:
     base = f"http://127.0.0.1:{GATEWAY_PORT}/v1"
-    return f"""Continue.dev config (~/.continue/config.yaml):
+    key = "your GATEWAY_API_KEY" if os.environ.get("GATEWAY_API_KEY") else "unused"
+    return f"""Continue.dev: paste into ~/.continue/config.yaml
+  name: loregate
+  version: 0.0.1
+  schema: v1
   models:
     - name: loregate
       provider: openai
       model: loregate
       apiBase: {base}
+      apiKey: {key}
       roles: [chat, edit, autocomplete]
 
-Or config.json:
+or, for the older ~/.continue/config.json:
   {{"models": [{{"title": "loregate", "provider": "openai", "model": "loregate",
-                "apiBase": "{base}"}}]}}"""
+                "apiBase": "{base}", "apiKey": "{key}"}}]}}"""
 
 
 def main() -> int:

@@ -9,12 +9,14 @@ import os
 import shutil
 import signal
 import subprocess
+import textwrap
 import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+import yaml
 
 from e2e_stack import REPO, Stack, serve_stack
 
@@ -32,7 +34,11 @@ def stack(tmp_path_factory):
 def test_make_serve_prints_the_urls_and_a_continue_config(stack: Stack):
     out = (stack.logs.parent / "serve.out").read_text()
     assert f"Gateway: {stack.gateway}" in out
-    assert f"apiBase: {stack.gateway}" in out and "provider: openai" in out
+    config = yaml.safe_load(printed_continue_config(out))
+    assert config["models"][0]["apiBase"] == stack.gateway
+    assert config["models"][0]["provider"] == "openai"
+    assert json.loads(out.split("config.json:\n", 1)[1].split("\n\n", 1)[0])["models"][0][
+        "apiBase"] == stack.gateway
 
 
 def test_a_streamed_chat_through_the_gateway_carries_lore_to_vllm(stack: Stack):
@@ -100,20 +106,15 @@ def _continue_cli() -> Path:
     return cli
 
 
+def printed_continue_config(serve_output: str) -> str:
+    """The config.yaml that `make serve` tells the writer to paste, as they would paste it."""
+    lines = serve_output.split("~/.continue/config.yaml\n", 1)[1].split("\n\n", 1)[0]
+    return textwrap.dedent(lines) + "\n"
+
+
 def test_the_continue_cli_chats_through_the_gateway(stack: Stack, tmp_path):
-    gateway = stack.gateway
     config = tmp_path / "config.yaml"
-    config.write_text(f"""name: loregate
-version: 0.0.1
-schema: v1
-models:
-  - name: loregate
-    provider: openai
-    model: loregate
-    apiBase: {gateway.replace("127.0.0.1", "localhost")}
-    apiKey: unused
-    roles: [chat, edit]
-""")
+    config.write_text(printed_continue_config((stack.logs.parent / "serve.out").read_text()))
     home = tmp_path / "home"
     home.mkdir()
     result = subprocess.run(
