@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from bench_results import save_results  # noqa: E402
 from e2e_stack import running  # noqa: E402
 from live_server import free_port  # noqa: E402
+from synthetic_world import generate_world  # noqa: E402
 
 LITELLM_VENV = REPO / ".loregate" / "bench-litellm"
 MODEL = "fake-model"
@@ -127,8 +128,6 @@ def main() -> int:
     parser.add_argument("--vllm", help="a real vLLM base URL for the TTFT comparison")
     parser.add_argument("--entries", type=int, default=1000)
     args = parser.parse_args()
-
-    from bench_retrieval import generate_world  # the same synthetic world the lore bench uses
 
     work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     names = generate_world(work / "worlds" / "bench_world", args.entries)
