@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -31,7 +31,6 @@ class LoreOutcome:
     world: str | None = None
     selection: Selection | None = None
     seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def context(self) -> str:
@@ -112,7 +111,7 @@ class LoreService:
             return LoreOutcome("off")
         world = self.resolve_world(controls.world)
         if not await self._usable():
-            return LoreOutcome("unavailable", world, warnings=[self.error or ""])
+            return LoreOutcome("unavailable", world)
         wanted = controls.budget if controls.budget is not None else self.engine.world_budget(world)
         budget = await self._fit_to_window(body, wanted, pool)
         if budget == 0:
@@ -124,7 +123,7 @@ class LoreService:
             return LoreOutcome("off")
         world = self.resolve_world(controls.world)
         if not await self._usable():
-            return LoreOutcome("unavailable", world, warnings=[self.error or ""])
+            return LoreOutcome("unavailable", world)
         parts = [prompt] if isinstance(prompt, str) else [p for p in prompt if isinstance(p, str)]
         text = " ".join(parts)
         messages = [{"role": "user", "content": text}]
@@ -174,5 +173,5 @@ class LoreService:
         except Exception as exc:  # index missing or corrupt: write on without lore
             log.warning("lore selection failed for world %s; forwarding without lore: %s",
                         world, exc)
-            return LoreOutcome("unavailable", world, warnings=[str(exc)])
+            return LoreOutcome("unavailable", world)
         return LoreOutcome("ok", world, selection, time.perf_counter() - started)
