@@ -27,7 +27,7 @@ async def chat_completions(request: Request, body: dict[str, Any],
                            record: RequestRecord) -> Response:
     state: GatewayState = request.app.state.gateway
     parsed = validate(ChatRequest, body)
-    controls = read_controls(body, _lower(request.headers))
+    controls = read_controls(body, request.headers)
     record.stream = parsed.stream
     outcome = await state.lore.for_chat(body, controls, state.pool)
     _note_lore(record, outcome)
@@ -54,7 +54,7 @@ async def chat_completions(request: Request, body: dict[str, Any],
 async def completions(request: Request, body: dict[str, Any], record: RequestRecord) -> Response:
     state: GatewayState = request.app.state.gateway
     parsed = validate(CompletionRequest, body)
-    controls = read_controls(body, _lower(request.headers))
+    controls = read_controls(body, request.headers)
     record.stream = parsed.stream
     outcome = await state.lore.for_completion(body["prompt"], controls)
     _note_lore(record, outcome)
@@ -85,6 +85,3 @@ def _drop_tools(body: dict[str, Any], headers: dict[str, str], why: str) -> None
     log.warning("dropped %d tools from the request: %s. Serve a model with tool support "
                 "(scripts/serve_vllm.sh enables a tool parser) to keep them.", count, why)
 
-
-def _lower(headers: Any) -> dict[str, str]:
-    return {key.lower(): value for key, value in headers.items()}

@@ -97,11 +97,7 @@ class LoreService:
         world = name or self.default_world
         known = self.world_names()
         if world not in known:
-            raise APIError(
-                404, f"Unknown world '{world}'. Known worlds: {', '.join(known) or 'none'}. "
-                "Worlds are folders under the worlds directory (GATEWAY_WORLDS_DIR).",
-                param="world", code="unknown_world",
-            )
+            raise unknown_world(world, known)
         return world
 
     async def for_chat(
@@ -166,12 +162,18 @@ class LoreService:
         try:
             selection = await anyio.to_thread.run_sync(
                 lambda: self.engine.select(world, messages, chapter=chapter, budget_tokens=budget))
-        except UnknownWorld as exc:
-            raise APIError(404, f"Unknown world '{exc.name}'. Known worlds: "
-                           f"{', '.join(exc.known) or 'none'}.", param="world",
-                           code="unknown_world") from exc
+        except UnknownWorld as exc:  # the folder went away since resolve_world
+            raise unknown_world(exc.name, exc.known) from exc
         except Exception as exc:  # index missing or corrupt: write on without lore
             log.warning("lore selection failed for world %s; forwarding without lore: %s",
                         world, exc)
             return LoreOutcome("unavailable", world)
         return LoreOutcome("ok", world, selection, time.perf_counter() - started)
+
+
+def unknown_world(name: str, known: list[str]) -> APIError:
+    return APIError(
+        404, f"Unknown world '{name}'. Known worlds: {', '.join(known) or 'none'}. "
+        "Worlds are folders under the worlds directory (GATEWAY_WORLDS_DIR).",
+        param="world", code="unknown_world",
+    )

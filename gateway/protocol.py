@@ -8,15 +8,13 @@ stays the judge of what it accepts.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from gateway.errors import APIError
-
-# loregate's own controls: read from the body (or headers), then stripped before forwarding.
-CONTROL_FIELDS = ("world", "chapter", "lore", "lore_budget")
 
 
 class Message(BaseModel):
@@ -25,33 +23,35 @@ class Message(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
 
-class ChatRequest(BaseModel):
-    """Fields of POST /v1/chat/completions that the gateway reads."""
+class LoreControls(BaseModel):
+    """loregate's own body fields: read (or taken from headers), then stripped before forwarding."""
 
     model_config = ConfigDict(extra="allow")
+    world: str | None = None
+    chapter: StrictInt | None = None
+    lore: StrictBool | None = None
+    lore_budget: StrictInt | None = Field(None, ge=0)
+
+
+CONTROL_FIELDS = tuple(LoreControls.model_fields)
+
+
+class ChatRequest(LoreControls):
+    """Fields of POST /v1/chat/completions that the gateway reads."""
+
     messages: list[Message] = Field(min_length=1)
     stream: StrictBool = False
     max_tokens: StrictInt | None = Field(None, ge=0)
     max_completion_tokens: StrictInt | None = Field(None, ge=0)
     tools: list[dict[str, Any]] | None = None
-    # --- loregate controls ---
-    world: str | None = None
-    chapter: StrictInt | None = None
-    lore: StrictBool | None = None
-    lore_budget: StrictInt | None = Field(None, ge=0)
 
 
-class CompletionRequest(BaseModel):
+class CompletionRequest(LoreControls):
     """Fields of POST /v1/completions that the gateway reads."""
 
-    model_config = ConfigDict(extra="allow")
     prompt: str | list[Any]
     stream: StrictBool = False
     max_tokens: StrictInt | None = Field(None, ge=0)
-    world: str | None = None
-    chapter: StrictInt | None = None
-    lore: StrictBool | None = None
-    lore_budget: StrictInt | None = Field(None, ge=0)
 
 
 class LoreSearchRequest(BaseModel):
@@ -94,7 +94,7 @@ def validate(model: type[M], body: dict[str, Any]) -> M:
                        param=param) from exc
 
 
-def read_controls(body: dict[str, Any], headers: dict[str, str]) -> Controls:
+def read_controls(body: dict[str, Any], headers: Mapping[str, str]) -> Controls:
     """Lore controls from headers (X-World, X-Story-Chapter, X-Lore, X-Lore-Budget) or body.
 
     Removes the body's control fields, so the upstream never sees them. A header wins over the
@@ -113,7 +113,7 @@ def read_controls(body: dict[str, Any], headers: dict[str, str]) -> Controls:
     return Controls(world=world, chapter=chapter, lore=lore, budget=budget)
 
 
-def _int_header(headers: dict[str, str], name: str, fallback: int | None) -> int | None:
+def _int_header(headers: Mapping[str, str], name: str, fallback: int | None) -> int | None:
     if name not in headers:
         return fallback
     try:

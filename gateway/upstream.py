@@ -16,7 +16,7 @@ import json as jsonlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ class Upstream:
     healthy: bool = True
     outstanding: int = 0
     max_model_len: int | None = None
-    model_ids: list[str] = field(default_factory=list)
 
     @property
     def root(self) -> str:
@@ -163,7 +162,6 @@ class UpstreamPool:
             if upstream.healthy:
                 self._mark_down(upstream, exc)
             return
-        upstream.model_ids = [m.get("id") for m in models]
         lengths = [m["max_model_len"] for m in models if m.get("max_model_len")]
         upstream.max_model_len = min(lengths) if lengths else None
         if not upstream.healthy:
