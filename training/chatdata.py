@@ -27,10 +27,6 @@ class Example:
     input_ids: list[int]
     labels: list[int]
 
-    @property
-    def trained_tokens(self) -> int:
-        return sum(label != IGNORE for label in self.labels)
-
 
 def ensure_distinct_pad(tokenizer: Any, wanted: str | None = None) -> str:
     """Set a pad token that is not eos, from tokens the vocabulary already has.

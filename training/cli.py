@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_CONFIG = "configs/train_embedded.yaml"
-STEPS = ("prepare", "train", "merge", "check", "deploy")
 
 
 def _parser() -> argparse.ArgumentParser:
