@@ -38,7 +38,7 @@ def build_app(settings: GatewaySettings | None = None, *,
                 restart_marker=settings.restart_marker,
             )
             lore = LoreService(engine or LoreEngine(settings), settings.world,
-                               settings.reply_reserve_tokens)
+                               settings.reply_reserve_tokens, settings.lore_wait)
             app.state.gateway = GatewayState(settings, pool, lore, Metrics())
             tasks = [asyncio.create_task(lore.open()),
                      asyncio.create_task(pool.run_health_checks(settings.health_interval))]

@@ -1,14 +1,18 @@
 """Choose the lore for one request: resolve the world, fit the budget to the context window,
 select in a worker thread, and turn retrieval failures into 'no lore' rather than errors.
 
-Writing must never stop because the lore index broke, so only an unknown world (a client
-mistake) is an error; anything else forwards the request without lore and says so.
+Writing must never stop because the lore index broke or is still being built, so only an
+unknown world (a client mistake) is an error; anything else forwards the request without lore
+and says so: `unavailable` when the index failed, `warming` while the first build runs (a
+request waits at most `lore_wait` seconds for it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +31,7 @@ log = logging.getLogger("loregate.lore")
 
 @dataclass
 class LoreOutcome:
-    status: str  # ok | off | unavailable | no-room
+    status: str  # ok | off | unavailable | warming | no-room
     world: str | None = None
     selection: Selection | None = None
     seconds: float = 0.0
@@ -51,10 +55,12 @@ class LoreOutcome:
 class LoreService:
     """Owns the engine's life: opened in the background at start-up, awaited by lore requests."""
 
-    def __init__(self, engine: LoreEngine, default_world: str, reply_reserve: int) -> None:
+    def __init__(self, engine: LoreEngine, default_world: str, reply_reserve: int,
+                 wait: float = 1.0) -> None:
         self.engine = engine
         self.default_world = default_world
         self.reply_reserve = reply_reserve
+        self.wait = wait
         self.ready = asyncio.Event()
         self.error: str | None = None
         self._warming: set[asyncio.Task[None]] = set()
@@ -85,10 +91,36 @@ class LoreService:
         except Exception as exc:  # a cache warm-up must never surface as an error
             log.debug("could not pre-embed a reply: %s", exc)
 
-    async def _usable(self) -> bool:
-        """Wait for the first index build; False if the engine could not open at all."""
-        await self.ready.wait()
-        return self.error is None
+    @property
+    def state(self) -> str:
+        """warming | failed | ready: what a lore request would meet right now."""
+        if not self.ready.is_set():
+            return "warming"
+        return "failed" if self.error else "ready"
+
+    async def settled(self, timeout: float | None = None) -> bool:
+        """Wait up to `timeout` seconds (default `wait`) for the first index build to end."""
+        if not self.ready.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ready.wait(), self.wait if timeout is None else timeout)
+        return self.ready.is_set()
+
+    async def _not_ready(self, world: str) -> LoreOutcome | None:
+        """The outcome for a request the engine can't serve yet (or at all), else None."""
+        if not await self.settled():
+            log.info("lore for world %s is still being built; forwarding without lore "
+                     "(X-Lore-Status: warming)", world)
+            return LoreOutcome("warming", world)
+        return LoreOutcome("unavailable", world) if self.error else None
+
+    def health(self) -> tuple[str, str | None]:
+        """(warming | ready | failed, the reason it failed). The default world counts: a
+        gateway whose index opened but whose world could not be indexed serves no lore."""
+        state = self.state
+        if state != "ready":
+            return state, _without_paths(self.error) if self.error else None
+        error = self.engine.status().get(self.default_world, {}).get("error")
+        return ("failed", _without_paths(error)) if error else ("ready", None)
 
     def world_names(self) -> list[str]:
         return self.engine.world_names()
@@ -106,8 +138,8 @@ class LoreService:
         if controls.lore is False:
             return LoreOutcome("off")
         world = self.resolve_world(controls.world)
-        if not await self._usable():
-            return LoreOutcome("unavailable", world)
+        if (outcome := await self._not_ready(world)) is not None:
+            return outcome
         wanted = controls.budget if controls.budget is not None else self.engine.world_budget(world)
         budget = await self._fit_to_window(body, wanted, pool)
         if budget == 0:
@@ -118,8 +150,8 @@ class LoreService:
         if not (controls.lore or (controls.lore is None and controls.world)):
             return LoreOutcome("off")
         world = self.resolve_world(controls.world)
-        if not await self._usable():
-            return LoreOutcome("unavailable", world)
+        if (outcome := await self._not_ready(world)) is not None:
+            return outcome
         parts = [prompt] if isinstance(prompt, str) else [p for p in prompt if isinstance(p, str)]
         text = " ".join(parts)
         messages = [{"role": "user", "content": text}]
@@ -127,7 +159,10 @@ class LoreService:
 
     async def search(self, world: str | None, messages: list[dict[str, Any]],
                      chapter: int | None, budget: int | None) -> tuple[str, Selection]:
-        if not await self._usable():
+        if not await self.settled():
+            raise APIError(503, "The lore index is still being built; try again in a few "
+                           "seconds.", code="lore_warming", headers={"Retry-After": "5"})
+        if self.error:
             raise APIError(503, f"The lore index is unavailable: {self.error}",
                            code="lore_unavailable")
         resolved = self.resolve_world(world)
@@ -142,8 +177,8 @@ class LoreService:
 
     async def _fit_to_window(self, body: dict[str, Any], wanted: int, pool: UpstreamPool) -> int:
         upstream = pool.pick()
-        if upstream is None or upstream.max_model_len is None:
-            return wanted
+        if upstream is None or upstream.max_model_len is None or not upstream.healthy:
+            return wanted  # an unreachable upstream would only delay its own 502
         reply = reply_tokens(body, self.reply_reserve)
         bound = prompt_token_bound(body["messages"])
         room = lore_room(max_model_len=upstream.max_model_len, prompt_tokens=bound,
@@ -169,6 +204,14 @@ class LoreService:
                         world, exc)
             return LoreOutcome("unavailable", world)
         return LoreOutcome("ok", world, selection, time.perf_counter() - started)
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s'\"():,;]+")
+
+
+def _without_paths(reason: str) -> str:
+    """A reason fit for unauthenticated eyes: where files live on this machine is not theirs."""
+    return _ABSOLUTE_PATH.sub("<path>", reason)
 
 
 def unknown_world(name: str, known: list[str]) -> APIError:

@@ -86,11 +86,12 @@ async def models(request: Request) -> Response:
 @router.get("/v1/worlds")
 async def worlds(request: Request) -> Response:
     lore = _state(request).lore
-    await lore.ready.wait()  # the first index build; later rebuilds don't block
-    status = {} if lore.error else lore.engine.status()
+    await lore.settled()  # the first index build, for at most GATEWAY_LORE_WAIT
+    status = lore.engine.status() if lore.state == "ready" else {}
     return JSONResponse({
         "object": "list",
         "default": lore.default_world,
+        "lore": lore.state,
         "data": [{"id": name, "object": "world", **status.get(name, {})}
                  for name in lore.world_names()],
     })
@@ -121,14 +122,14 @@ def _hit(hit: Any) -> dict[str, Any]:
 
 @router.get("/health")
 async def health(request: Request) -> Response:
+    """200 only when a chat would get its model and its lore without waiting."""
     state = _state(request)
     upstreams = state.pool.describe()
-    lore = state.lore
-    index = ("building" if not lore.ready.is_set() else "failed" if lore.error else "ready")
+    index, reason = state.lore.health()
     ok = any(u["healthy"] for u in upstreams) and index == "ready"
     return JSONResponse(
         {"status": "ok" if ok else "degraded", "upstreams": upstreams,
-         "index": index, "index_error": lore.error, "worlds": lore.world_names()},
+         "index": index, "index_error": reason, "worlds": state.lore.world_names()},
         status_code=200 if ok else 503,
     )
 

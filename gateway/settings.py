@@ -37,6 +37,11 @@ class GatewaySettings(RetrievalSettings):
         description="auto: forward tools, and drop them (with a warning) if the upstream "
         "has no tool parser; forward: always; drop: never forward them.",
     )
+    lore_wait: float = Field(
+        1.0, ge=0, description="Longest a request waits for lore still being built (the first "
+        "index build after start-up); past it the request goes on without lore, "
+        "X-Lore-Status: warming.",
+    )
     reply_reserve_tokens: int = Field(
         512, ge=0, description="Room kept for the reply when a request sets no max_tokens."
     )
