@@ -26,7 +26,9 @@ VLLM_PORT = int(os.environ.get("LOREGATE_VLLM_PORT", "8000"))
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8001"))
 # vLLM log lines worth showing while it starts (the rest stays in the log file).
 PROGRESS_MARKERS = ("Loading weights", "Loading safetensors", "model weights took",
-                    "KV cache", "Starting vLLM", "Application startup complete", "ERROR")
+                    "KV cache", "Starting vLLM", "Application startup complete", "ERROR",
+                    "embedding", "lore index ready", "failed to open")
+STOP_GRACE_SECONDS = 30  # SIGTERM, then this long for every process group to end, then SIGKILL
 PR_SET_PDEATHSIG = 1
 
 
@@ -72,18 +74,29 @@ class Service:
             time.sleep(1)
 
     def stop(self) -> None:
-        """SIGTERM the whole process group (vLLM's engine workers too), SIGKILL what lingers."""
-        if self.process is None:
-            return
-        group = self.process.pid
-        _signal_group(group, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while _group_alive(group) and time.monotonic() < deadline:
-            self.process.poll()  # reap the leader so it doesn't linger as a zombie
-            time.sleep(0.2)
-        _signal_group(group, signal.SIGKILL)
-        self.process.wait()
-        (RUN / f"{self.name}.pid").unlink(missing_ok=True)
+        stop_all([self])
+
+
+def stop_all(services: list[Service]) -> None:
+    """SIGTERM every service's process group at once (vLLM's engine workers too), give them
+    STOP_GRACE_SECONDS together, then SIGKILL what lingers: stopping one after the other
+    would add up their shutdown times."""
+    running = [s for s in services if s.process is not None]
+    for service in running:
+        _signal_group(service.process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while time.monotonic() < deadline and any(_group_alive(s.process.pid) for s in running):
+        for service in running:
+            service.process.poll()  # reap the leader so it doesn't linger as a zombie
+        time.sleep(0.2)
+    for service in running:
+        if _group_alive(service.process.pid):
+            print(f"[serve] {service.name} did not stop within {STOP_GRACE_SECONDS} s; "
+                  "killing it", file=sys.stderr, flush=True)
+        _signal_group(service.process.pid, signal.SIGKILL)
+        service.process.wait()
+        (RUN / f"{service.name}.pid").unlink(missing_ok=True)
+        service.process = None
 
 
 def _signal_group(group: int, sig: signal.Signals) -> None:
@@ -158,9 +171,10 @@ def main() -> int:
         gateway.start()
         vllm.wait_healthy(timeout=900)
         gateway.wait_healthy(timeout=600)
+        # one write, so whoever waits for the banner finds the Continue config with it
         print(f"\n[serve] ready. Gateway: http://127.0.0.1:{GATEWAY_PORT}/v1   "
-              f"vLLM: http://127.0.0.1:{VLLM_PORT}/v1   logs: {LOGS}\n")
-        print(continue_config(), "\n\n[serve] Ctrl-C stops both.", flush=True)
+              f"vLLM: http://127.0.0.1:{VLLM_PORT}/v1   logs: {LOGS}\n\n{continue_config()}"
+              "\n\n[serve] Ctrl-C stops both.", flush=True)
         served = _model_target()
         while True:
             time.sleep(2)
@@ -183,8 +197,7 @@ def main() -> int:
         print("\n[serve] stopping...", flush=True)
         return 0
     finally:
-        gateway.stop()
-        vllm.stop()
+        stop_all([gateway, vllm])
         RESTART_MARKER.unlink(missing_ok=True)
 
 

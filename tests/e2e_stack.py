@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,29 +17,46 @@ from serve import healthy
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_START_TIMEOUT = 1200  # vLLM's first start on a busy 2-core box can take minutes
+READY_BANNER = "[serve] ready."  # scripts/serve.py prints it once the model and the lore are up
+
+# What a process is waiting for: a health URL answering 200, or a check of our own.
+Readiness = str | Callable[[], bool]
 
 
-def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+def prints(log: Path, line_start: str) -> Callable[[], bool]:
+    """Ready once `log` holds a line starting with `line_start` (read whole each time: the
+    writer may be mid-line, and a line counts only once its newline is there)."""
+    def ready() -> bool:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return any(line.startswith(line_start) for line in text.splitlines(keepends=True)
+                   if line.endswith("\n"))
+    ready.__doc__ = f"a line starting {line_start!r} in {log.name}"
+    return ready
+
+
+def wait_ready(ready: Readiness, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    check = (lambda: healthy(ready)) if isinstance(ready, str) else ready
+    what = ready if isinstance(ready, str) else getattr(ready, "__doc__", None) or "ready"
     deadline = time.monotonic() + timeout
-    while not healthy(url):
+    while not check():
         if process.poll() is not None:
-            raise RuntimeError(f"exited with {process.returncode} before {url} was healthy:\n"
-                               + log.read_text(errors="replace")[-3000:])
+            raise RuntimeError(f"exited with {process.returncode} before it was ready "
+                               f"({what}):\n" + log.read_text(errors="replace")[-3000:])
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} not healthy after {timeout} s:\n"
+            raise RuntimeError(f"not ready after {timeout} s ({what}); its output ends:\n"
                                + log.read_text(errors="replace")[-3000:])
         time.sleep(1)
 
 
 @contextlib.contextmanager
-def running(command: list[str], env: dict[str, str], health: str, log: Path,
+def running(command: list[str], env: dict[str, str], ready: Readiness, log: Path,
             timeout: float) -> Iterator[subprocess.Popen]:
-    """Run `command` in its own process group until the block ends."""
+    """Run `command` in its own process group until the block ends, once `ready`."""
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env}, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_healthy(health, process, log, timeout)
+        wait_ready(ready, process, log, timeout)
         yield process
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -71,8 +88,8 @@ def serve_stack(work: Path) -> Iterator[Stack]:
     env = {"LOREGATE_VLLM_PORT": str(vllm_port), "GATEWAY_PORT": str(gateway_port),
            "LOREGATE_LOG_DIR": str(work / "logs"), "LOREGATE_RUN_DIR": str(work / "run"),
            "LOREGATE_MERGED_MODELS": str(merged), "GATEWAY_INDEX_DIR": str(work / "index")}
+    out = work / "serve.out"
     with running([str(REPO / ".venv/bin/python"), "scripts/serve.py", "scifi_world"], env,
-                 f"http://127.0.0.1:{gateway_port}/health", work / "serve.out",
-                 STACK_START_TIMEOUT) as process:
+                 prints(out, READY_BANNER), out, STACK_START_TIMEOUT) as process:
         yield Stack(f"http://127.0.0.1:{vllm_port}/v1", f"http://127.0.0.1:{gateway_port}/v1",
                     work / "logs", work / "run", merged, process)
