@@ -143,12 +143,20 @@ def _lora_grads(model) -> list:
 
 
 def test_chunked_cross_entropy_gives_the_summed_loss_and_gradients(cfg_path: Path) -> None:
+    """Chunking only reorders sums, so the two paths agree to rounding error. The comparison
+    runs in float64 to make that error negligible whatever the CPU's summation order: each
+    gradient element sums N <= ~10^4 products (tokens x hidden), so reordering moves it by at
+    most ~N * 2^-53 ≈ 1e-12 of the largest terms (Higham's γ_N bound). 1e-9 of the tensor's
+    largest element leaves three orders of margin and still catches any real mistake (a
+    dropped or doubled chunk changes gradients by percent). In float32 the same bound is
+    ~1e-3 of the largest element, too loose to mean much, and one CPU's order is no bound."""
     import torch
 
     from training.chatdata import collate, micro_batches, read_examples
     from training.runner import summed_loss
 
     cfg, _, model = _lora_model(cfg_path, lora_dropout=0.0)
+    model.double()
     tokenizer = load_tokenizer(cfg.base_model_path)
     examples, _ = read_examples(cfg.train_file, tokenizer, cfg.sequence_len)
     batch = collate(micro_batches(examples, 3, 0, True)[0], tokenizer.pad_token_id)
@@ -159,11 +167,12 @@ def test_chunked_cross_entropy_gives_the_summed_loss_and_gradients(cfg_path: Pat
         (loss / 10).backward()
         results.append((loss.detach(), _lora_grads(model)))
     (full, full_grads), (chunked, chunked_grads) = results
-    assert full.item() > 0
-    torch.testing.assert_close(chunked, full, rtol=1e-5, atol=1e-5)
+    assert full.dtype == torch.float64 and full.item() > 0
+    torch.testing.assert_close(chunked, full, rtol=1e-9, atol=0)
     assert any(g.abs().sum() > 0 for g in full_grads)
     for got, want in zip(chunked_grads, full_grads, strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+        scale = float(want.abs().max())
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9 * scale)
 
 
 def test_packed_rows_give_each_example_its_own_loss(cfg_path: Path) -> None:

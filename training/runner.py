@@ -159,8 +159,9 @@ def summed_loss(model: Any, batch: dict[str, Any], ce_chunk: int | None = None) 
     keep = targets != -100
     hidden = hidden[:, :-1][keep]
     if ce_chunk is None:
-        logits = causal_lm.lm_head(hidden)
-        return torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum")
+        logits = causal_lm.lm_head(hidden)  # softmax in float32 at least, as transformers does
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+        return torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum")
     if torch.is_autocast_enabled(hidden.device.type):  # the dtype the LM head would run in
         hidden = hidden.to(torch.get_autocast_dtype(hidden.device.type))
     mean = chunked_linear_cross_entropy(hidden, causal_lm.lm_head.weight, targets[keep], ce_chunk)
