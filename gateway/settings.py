@@ -6,25 +6,29 @@ The lore settings (worlds, index, budget...) and the sources they are read from 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from retrieval.settings import RetrievalSettings
-
-REPO = Path(__file__).resolve().parent.parent
+from retrieval.settings import REPO, RetrievalSettings
 
 
 class GatewaySettings(RetrievalSettings):
+    # A ValidationError must not print the values it got: they can be keys and passwords.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
     host: str = Field("127.0.0.1", description="Interface to bind; 127.0.0.1 keeps it local.")
     port: int = Field(8001, ge=1, le=65535)
     upstream_url: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://127.0.0.1:8000/v1"],
-        description="One or more OpenAI-compatible base URLs (comma-separated in the env var).",
+        description="One or more OpenAI-compatible base URLs (comma-separated in the env var). "
+        "user:password@ in one is sent as Basic auth and shown nowhere.",
     )
-    upstream_api_key: SecretStr | None = Field(None, description="Bearer key vLLM expects.")
+    upstream_api_key: SecretStr | None = Field(
+        None, description="Bearer key vLLM expects; not with user:password@ in the URL.")
     api_key: SecretStr | None = Field(None, description="When set, clients must send it.")
     connect_timeout: float = Field(3.0, gt=0, description="Seconds to reach an upstream.")
     read_timeout: float = Field(
@@ -50,6 +54,18 @@ class GatewaySettings(RetrievalSettings):
         description="While this file exists, an unreachable upstream answers 503 + Retry-After.",
     )
     access_log: bool = True
+    max_header_bytes: int = Field(
+        32 * 1024, gt=0,
+        description="Largest request line + headers. Over it: 431, or uvicorn's own 400 when "
+        "the head is too large to buffer.",
+    )
+    max_headers: int = Field(100, gt=0, description="Most request headers; more get 431.")
+    body_timeout: float = Field(
+        30.0, gt=0, description="Longest silence while a request body arrives; then 408."
+    )
+    max_query_chars: int = Field(
+        100_000, gt=0, description="Longest /v1/lore/search query; longer is a 400."
+    )
 
     @field_validator("upstream_url", mode="before")
     @classmethod
@@ -59,3 +75,16 @@ class GatewaySettings(RetrievalSettings):
         if isinstance(value, list):
             return [str(url).rstrip("/") for url in value]
         return value
+
+    @model_validator(mode="after")
+    def _one_upstream_auth(self) -> GatewaySettings:
+        if self.upstream_api_key is not None and any(_has_userinfo(u) for u in self.upstream_url):
+            raise ValueError(
+                "GATEWAY_UPSTREAM_URL carries credentials (user:password@) and "
+                "GATEWAY_UPSTREAM_API_KEY is set too; a request can carry only one of them. "
+                "Keep the one your model server expects.")
+        return self
+
+
+def _has_userinfo(url: str) -> bool:
+    return re.search(r"//[^/?#]*@", url) is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -13,7 +14,17 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+
+def project_root() -> Path:
+    """Where worlds/, configs/ and .loregate/ live: $LOREGATE_HOME if set, else the checkout
+    this package runs from, else (installed from a wheel) the current folder."""
+    if home := os.environ.get("LOREGATE_HOME"):
+        return Path(home).resolve()
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+
+
+REPO = project_root()
 CONFIG_FILE = REPO / "configs" / "gateway.yaml"
 
 

