@@ -11,12 +11,13 @@ from fastapi import FastAPI
 
 from gateway.auth import APIKeyMiddleware
 from gateway.errors import install_handlers
+from gateway.limits import RequestLimitsMiddleware
 from gateway.lore import LoreService
 from gateway.observe import Metrics
 from gateway.routes import router
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
-from gateway.upstream import UpstreamPool, make_session
+from gateway.upstream import UpstreamPool, make_session, redact
 from retrieval import LoreEngine
 
 log = logging.getLogger("loregate")
@@ -43,7 +44,7 @@ def build_app(settings: GatewaySettings | None = None, *,
             tasks = [asyncio.create_task(lore.open()),
                      asyncio.create_task(pool.run_health_checks(settings.health_interval))]
             log.info("loregate on http://%s:%d -> %s (world %s)", settings.host, settings.port,
-                     ", ".join(settings.upstream_url), settings.world)
+                     ", ".join(map(redact, settings.upstream_url)), settings.world)
             try:
                 yield
             finally:
@@ -57,4 +58,7 @@ def build_app(settings: GatewaySettings | None = None, *,
     app.include_router(router)
     if settings.api_key is not None:
         app.add_middleware(APIKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    app.add_middleware(RequestLimitsMiddleware, max_headers=settings.max_headers,  # outermost
+                       max_header_bytes=settings.max_header_bytes,
+                       body_timeout=settings.body_timeout)
     return app

@@ -6,11 +6,10 @@ A pure ASGI middleware, so streamed responses pass through it untouched.
 from __future__ import annotations
 
 import hmac
-import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.errors import error_body
+from gateway.errors import APIError, send_error
 
 OPEN_PATHS = frozenset({"/health", "/metrics"})  # for load balancers and scrapers
 
@@ -28,10 +27,6 @@ class APIKeyMiddleware:
         if hmac.compare_digest(given, self._expected):
             await self.app(scope, receive, send)
             return
-        body = json.dumps(error_body(
-            "Missing or wrong API key: send 'Authorization: Bearer <key>' with the key set in "
-            "GATEWAY_API_KEY.", "authentication_error", None, "invalid_api_key")).encode()
-        await send({"type": "http.response.start", "status": 401, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"www-authenticate", b"Bearer")]})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(scope, receive, send, APIError(
+            401, "Missing or wrong API key: send 'Authorization: Bearer <key>' with the key set "
+            "in GATEWAY_API_KEY.", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"}))

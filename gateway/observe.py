@@ -7,10 +7,23 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 access_log = logging.getLogger("loregate.access")
+
+# Metric labels come from this fixed set, so a client inventing paths cannot mint new series.
+ROUTE_NAMES = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/lore/search": "lore_search",
+    "/v1/models": "models",
+    "/v1/worlds": "worlds",
+    "/health": "health",
+    "/metrics": "metrics",
+}
+_RECORD_KEY = "loregate.record"  # in the request's scope["state"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -47,6 +60,7 @@ class RequestRecord:
     started: float = field(default_factory=time.perf_counter)
     status: int = 200
     stream: bool = False
+    streaming: bool = False  # a stream has started: its end finishes the record, not the route
     world: str | None = None
     lore_status: str | None = None
     entries: list[str] = field(default_factory=list)
@@ -91,6 +105,42 @@ class RequestRecord:
                 "upstream_ms": _round(upstream_ms), "ttft_ms": _round(ttft_ms),
                 "total_ms": _round((now - self.started) * 1000),
             }))
+
+
+def route_name(path: str) -> str:
+    return ROUTE_NAMES.get(path, "other")
+
+
+def request_id_from(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The client's X-Request-Id, cut to 64 characters, or None."""
+    for name, value in headers:
+        if name.lower() == b"x-request-id" and value:
+            return value[:64].decode("latin-1")
+    return None
+
+
+def attach(scope: dict[str, Any], record: RequestRecord) -> None:
+    """Mark the request as recorded by its route, so the error handlers don't count it again."""
+    scope.setdefault("state", {})[_RECORD_KEY] = record
+
+
+def count_unrecorded(scope: dict[str, Any], status: int) -> str | None:
+    """Log and count a request answered outside a route's record (401, 431, 404, a crash).
+
+    Returns the request id to send back: the route's own when it has a record, None when the
+    app has no metrics (its lifespan never ran).
+    """
+    existing = scope.get("state", {}).get(_RECORD_KEY)
+    if existing is not None:
+        return existing.request_id
+    state = getattr(getattr(scope.get("app"), "state", None), "gateway", None)
+    if state is None:
+        return None
+    record = RequestRecord(route_name(scope.get("path", "")), state.metrics, status=status)
+    record.request_id = request_id_from(scope.get("headers", [])) or record.request_id
+    record.finish()
+    attach(scope, record)
+    return record.request_id
 
 
 def _ms(start: float | None, end: float | None) -> float | None:

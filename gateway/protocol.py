@@ -14,7 +14,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
-from gateway.errors import APIError
+from gateway.errors import APIError, shown
+
+# Real bodies nest about 5 levels (messages -> content parts -> image_url), a tool's JSON
+# schema a few dozen; 1,000 reaches Python's recursion limit inside json and pydantic.
+MAX_JSON_DEPTH = 100
+# A world is a folder, and a folder name has at most 255 bytes (NAME_MAX), so no longer name
+# can exist; the cap keeps a 7 MB name from being carried around and echoed.
+MAX_WORLD_CHARS = 255
 
 
 class Message(BaseModel):
@@ -27,7 +34,7 @@ class LoreControls(BaseModel):
     """loregate's own body fields: read (or taken from headers), then stripped before forwarding."""
 
     model_config = ConfigDict(extra="allow")
-    world: str | None = None
+    world: str | None = Field(None, max_length=MAX_WORLD_CHARS)
     chapter: StrictInt | None = None
     lore: StrictBool | None = None
     lore_budget: StrictInt | None = Field(None, ge=0)
@@ -56,7 +63,7 @@ class CompletionRequest(LoreControls):
 
 class LoreSearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    world: str | None = None
+    world: str | None = Field(None, max_length=MAX_WORLD_CHARS)
     messages: list[Message] | None = None
     query: str | None = None
     chapter: StrictInt | None = None
@@ -76,9 +83,39 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise APIError(400, f"The request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # nested deeper than the interpreter's stack allows
+        raise _too_deep() from exc
     if not isinstance(body, dict):
         raise APIError(400, "The request body must be a JSON object.")
+    if nesting_exceeds(body, MAX_JSON_DEPTH):
+        raise _too_deep()
     return body
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest deeper than `limit`; iterative, so any depth is safe."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _too_deep() -> APIError:
+    return APIError(400, f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.",
+                    code="json_too_deep")
+
+
+def check_query(query: str | None, limit: int) -> None:
+    """A /v1/lore/search query longer than `limit` characters is refused, not cut: a search
+    that silently ignored most of its text would answer a question nobody asked."""
+    if query is not None and len(query) > limit:
+        raise APIError(400, f"query is {len(query)} characters long; at most {limit} are "
+                       "searched (GATEWAY_MAX_QUERY_CHARS).", param="query",
+                       code="query_too_long")
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -102,6 +139,10 @@ def read_controls(body: dict[str, Any], headers: Mapping[str, str]) -> Controls:
     """
     values = {name: body.pop(name, None) for name in CONTROL_FIELDS}
     world = headers.get("x-world") or values["world"]
+    if world is not None and len(world) > MAX_WORLD_CHARS:
+        raise APIError(400, f"World '{shown(world)}' is longer than {MAX_WORLD_CHARS} "
+                       "characters, so no such world can exist.", param="world",
+                       code="world_too_long")
     chapter = _int_header(headers, "x-story-chapter", values["chapter"])
     budget = _int_header(headers, "x-lore-budget", values["lore_budget"])
     lore = values["lore"]

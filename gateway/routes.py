@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,8 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway import chat
 from gateway.cancel import CLIENT_CLOSED_REQUEST, until_disconnect
 from gateway.errors import APIError
-from gateway.observe import RequestRecord
-from gateway.protocol import LoreSearchRequest, parse_json, validate
+from gateway.observe import RequestRecord, attach, request_id_from
+from gateway.protocol import LoreSearchRequest, check_query, parse_json, validate
 from gateway.state import GatewayState
 
 router = APIRouter()
@@ -44,27 +45,38 @@ def _too_large(limit: int) -> APIError:
                     "(GATEWAY_MAX_BODY_BYTES).", code="request_too_large")
 
 
-async def _generate(request: Request, route: str, handler: Handler) -> Response:
-    state = _state(request)
-    record = RequestRecord(route=route, metrics=state.metrics)
-    if incoming := request.headers.get("x-request-id"):
-        record.request_id = incoming[:64]
-    streaming = False
+@contextlib.contextmanager
+def _recorded(request: Request, route: str) -> Iterator[RequestRecord]:
+    """The request's record, finished with the status it really ended with, errors included.
+
+    A stream that has started is finished by its relay instead, when the stream ends.
+    """
+    record = RequestRecord(route=route, metrics=_state(request).metrics)
+    record.request_id = request_id_from(request.scope["headers"]) or record.request_id
+    attach(request.scope, record)
     try:
+        yield record
+    except APIError as exc:
+        record.status = exc.status
+        exc.headers.setdefault("X-Request-Id", record.request_id)
+        raise
+    except Exception:
+        record.status = 500  # what the catch-all handler will answer
+        raise
+    finally:
+        if not record.streaming:
+            record.finish()
+
+
+async def _generate(request: Request, route: str, handler: Handler) -> Response:
+    with _recorded(request, route) as record:
         body = await read_body(request)
         response = await until_disconnect(request, handler(request, body, record))
         if response is None:
             record.status = CLIENT_CLOSED_REQUEST
             return Response(status_code=CLIENT_CLOSED_REQUEST)
-        streaming = record.stream and response.media_type == "text/event-stream"
+        record.streaming = record.stream and response.media_type == "text/event-stream"
         return response
-    except APIError as exc:
-        record.status = exc.status
-        exc.headers.setdefault("X-Request-Id", record.request_id)
-        raise
-    finally:
-        if not streaming:
-            record.finish()
 
 
 @router.post("/v1/chat/completions")
@@ -79,8 +91,9 @@ async def completions(request: Request) -> Response:
 
 @router.get("/v1/models")
 async def models(request: Request) -> Response:
-    _, data = await _state(request).pool.get_json("/models")
-    return JSONResponse(data)
+    with _recorded(request, "models"):
+        _, data = await _state(request).pool.get_json("/models")
+        return JSONResponse(data)
 
 
 @router.get("/v1/worlds")
@@ -99,13 +112,21 @@ async def worlds(request: Request) -> Response:
 
 @router.post("/v1/lore/search")
 async def lore_search(request: Request) -> Response:
-    search = validate(LoreSearchRequest, await read_body(request))
+    return await _generate(request, "lore_search", _search)
+
+
+async def _search(request: Request, body: dict[str, Any], record: RequestRecord) -> Response:
+    search = validate(LoreSearchRequest, body)
+    check_query(search.query, _state(request).settings.max_query_chars)
     if not search.messages and not search.query:
         raise APIError(400, "Give either 'messages' or 'query'.", param="messages")
     messages = ([m.model_dump() for m in search.messages] if search.messages
                 else [{"role": "user", "content": search.query}])
     world, selection = await _state(request).lore.search(
         search.world, messages, search.chapter, search.lore_budget)
+    record.world = world
+    record.entries = [hit.id for hit in selection.entries]
+    record.lore_tokens = selection.tokens
     return JSONResponse({
         "world": world,
         "entries": [_hit(hit) for hit in selection.entries],

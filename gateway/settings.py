@@ -56,8 +56,8 @@ class GatewaySettings(RetrievalSettings):
     access_log: bool = True
     max_header_bytes: int = Field(
         32 * 1024, gt=0,
-        description="Largest request line + headers. Over it: 431, or uvicorn's own 400 when "
-        "the head is too large to buffer.",
+        description="Largest request line + headers; larger get 431. A head over twice this is "
+        "cut off while it arrives (uvicorn's plain-text 400).",
     )
     max_headers: int = Field(100, gt=0, description="Most request headers; more get 431.")
     body_timeout: float = Field(
