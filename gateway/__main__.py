@@ -58,10 +58,16 @@ def describe_errors(exc: ValidationError) -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m gateway",
+        prog=_program(),
         description="Serve loregate with the settings from configs/gateway.yaml and GATEWAY_*.",
         epilog=settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     return parser.parse_args(argv)
+
+
+def _program() -> str:
+    """How the user started it: `python -m gateway` or the `loregate-gateway` console script."""
+    started = Path(sys.argv[0])
+    return "python -m gateway" if started.name == "__main__.py" else started.name
 
 
 def settings_help() -> str:
