@@ -85,7 +85,7 @@ def _check(settings: RetrievalSettings, name: str) -> int:
     names = LoreEngine(settings).world_names()
     if name not in names:
         raise UnknownWorld(name, names)
-    world = load_world(settings.worlds_dir / name)
+    world = load_world(settings.worlds_dir / name, max_entry_bytes=settings.max_entry_bytes)
     for issue in world.issues:
         print(issue)
     print(f"{name}: {len(world.entries)} entries, {len(world.issues)} issue(s)", file=sys.stderr)

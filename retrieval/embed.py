@@ -7,6 +7,7 @@ import importlib.util
 import json
 import logging
 import threading
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,8 +69,33 @@ class Embedder:
             return int(json.loads(pooling.read_text())["word_embedding_dimension"])
         return int(self._load().get_embedding_dimension())
 
-    def load(self) -> None:
-        self._load()
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self, check: Callable[[], None] | None = None) -> None:
+        """Load the model now. With `check`, the load runs in a daemon thread and `check` is
+        called every 0.1 s while it does: it may raise to stop waiting (a shutdown), and the
+        abandoned load can't keep the process alive. Loading takes seconds and can't be
+        interrupted itself."""
+        if check is None or self.loaded:
+            self._load()
+            return
+        failure: list[BaseException] = []
+
+        def load() -> None:
+            try:
+                self._load()
+            except BaseException as exc:  # handed to the waiting thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=load, name="embedder-load", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            check()
+            thread.join(0.1)
+        if failure:
+            raise failure[0]
 
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""

@@ -25,13 +25,21 @@ from retrieval.store import LoreStore
 from retrieval.tokens import load_counter
 from retrieval.triggers import TriggerIndex, words
 from retrieval.watch import WorldWatcher
-from retrieval.world import WORLD_NAME, ParseCache, World, load_world
+from retrieval.world import (
+    WORLD_NAME,
+    Interrupted,
+    ParseCache,
+    World,
+    load_world,
+    raise_if_stopped,
+)
 
 log = logging.getLogger("retrieval")
 
 MIN_QUERY_WORDS = 3  # "ok", "go on": too little to search by meaning
 CHUNKS_PER_ENTRY = 3  # ask Chroma for this many chunks per wanted entry
 ISSUES_LOGGED = 20
+CLOSE_WAIT_S = 1.5  # close() waits this long for an interrupted load to let go of the lock
 
 
 @dataclass(frozen=True)
@@ -60,25 +68,58 @@ class LoreEngine:
         self._query_vectors: LRU[Any] = LRU(4096)
         self._query_hits: LRU[list[tuple[str, float]]] = LRU(4096)
         self._watcher: WorldWatcher | None = None
+        self._stop = threading.Event()  # set by interrupt(): every load and index stops
 
     # life cycle ---------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Load every world and bring its index up to date. Failures are logged per world."""
+        """Load every world and bring its index up to date, and load the embedding model and
+        the token counter, so the first request after this never waits for a model. Failures
+        are logged per world; raises Interrupted if interrupt() or close() is called."""
         with self._lock:
             names = self.world_names()
             log.info("opening %d world(s) from %s; index at %s", len(names),
                      self.settings.worlds_dir, self.store.location)
+            self._load_models()
             for name in names:
+                raise_if_stopped(self._stop)
                 self._refresh(name)
         if self.settings.watch:
             self.start_watching()
 
+    def interrupt(self) -> None:
+        """Make a running open(), reindex() or re-index raise Interrupted at its next check,
+        within about half a second, and every later load too. Never blocks; safe from any
+        thread or a signal handler. For a shutdown: call it first, then close()."""
+        self._stop.set()
+
     def close(self) -> None:
+        """interrupt(), stop watching, and drop the loaded worlds. Waits at most CLOSE_WAIT_S
+        for a load in another thread to stop; the engine can't be opened again."""
+        self.interrupt()
         self.stop_watching()
-        with self._lock:
-            self._states.clear()
+        if self._lock.acquire(timeout=CLOSE_WAIT_S):
+            try:
+                self._states.clear()
+            finally:
+                self._lock.release()
+        else:
+            log.warning("closing while a world is still loading (it stops at its next check)")
         self._query_hits.clear()
+
+    def ready_parts(self) -> dict[str, bool]:
+        """Which models are loaded: {"embedder": ..., "tokenizer": ...}. Both are after open()
+        (the embedder unless it failed to load, which is logged)."""
+        return {"embedder": self.embedder.loaded, "tokenizer": self._count is not None}
+
+    def _load_models(self) -> None:
+        self._counter()
+        try:
+            self.embedder.load(lambda: raise_if_stopped(self._stop))
+        except Interrupted:
+            raise
+        except Exception as exc:  # worlds still load; searching by meaning will fail
+            log.error("the embedding model failed to load: %s", exc)
 
     def start_watching(self) -> None:
         with self._lock:
@@ -223,7 +264,10 @@ class LoreEngine:
         cache = self._parse_caches.setdefault(name, {})
         root = self.settings.worlds_dir / name
         try:
-            world = load_world(root, cache)
+            world = load_world(root, cache, max_entry_bytes=self.settings.max_entry_bytes,
+                               stop=self._stop)
+        except Interrupted:
+            raise
         except Exception as exc:
             log.error("world %s failed to load: %s", name, exc)
             empty_world = World(name, root, {})
@@ -232,8 +276,11 @@ class LoreEngine:
         _log_issues(world)
         try:
             self._counter()
-            collection, report = sync(world, self.store, self.embedder, rebuild=rebuild)
+            collection, report = sync(world, self.store, self.embedder, rebuild=rebuild,
+                                      stop=self._stop)
             chunks = collection.count()
+        except Interrupted:
+            raise
         except Exception as exc:
             message = str(exc) if isinstance(exc, RetrievalError) else (
                 f"the lore index of '{name}' at {self.store.location} is unusable "
@@ -258,7 +305,11 @@ class LoreEngine:
         known = set(self.world_names())
         with self._lock:
             for name in sorted(worlds & known):
-                report = self._refresh(name)
+                try:
+                    report = self._refresh(name)
+                except Interrupted:  # closing: the next start re-indexes what is left
+                    log.info("re-indexing %s stopped: the engine is closing", name)
+                    return
                 if report is not None and report.changed:
                     log.info("re-indexed after a change: %s", report)
 

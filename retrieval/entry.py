@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,38 @@ FIELDS = (
     "from_chapter",
     "until_chapter",
     "case_sensitive",
+    "whole_words",
+    "derive_names",
+    "secondary_keys",
+    "secondary_logic",
+    "scan_depth",
+    "brings_related",
+    "only_when_named",
 )
+SECONDARY_LOGIC = ("and_any", "and_all", "not_any", "not_all")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
+_LIST_ITEM = re.compile(r"[\[\],]|^\s*-\s")  # what separates ids in `related: [a, b]` / `- a`
+MAX_MESSAGE = 300  # characters: a problem quoting a huge value must not flood the log
+
+def _short_repr() -> reprlib.Repr:
+    """Quotes values in messages: a few items and characters, however big the value."""
+    short = reprlib.Repr()  # keyword arguments only from Python 3.12
+    short.maxlevel, short.maxdict, short.maxlist, short.maxtuple, short.maxset = 2, 4, 4, 4, 4
+    short.maxstring, short.maxother, short.maxlong = 60, 60, 40
+    return short
+
+
+_SHOW = _short_repr()
+
+
+def clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: object) -> str:
+    """`repr(value)`, shortened: costs a few items whatever the value's size."""
+    return _SHOW.repr(value)
 
 
 @dataclass(frozen=True)
@@ -47,6 +77,33 @@ class Problem:
 
     line: int
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", clip(self.message))
+
+
+class AliasInYaml(yaml.MarkedYAMLError):
+    """YAML aliases (`*name`) are refused: a few hundred bytes of them can expand to
+    gigabytes (a "billion laughs"), and entries never need them."""
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load` (libyaml's when installed) that raises AliasInYaml for an alias."""
+    if "*" in text:  # no '*', no alias: most front matter skips the extra pass
+        _refuse_aliases(text)
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except RecursionError as exc:  # the pure-Python loader on deeply nested brackets
+        raise yaml.YAMLError("nested too deeply") from exc
+
+
+def _refuse_aliases(text: str) -> None:
+    """Scan the YAML events (libyaml's parser: fast, builds nothing) for an alias."""
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            name = clip(str(event.anchor), 40)
+            raise AliasInYaml(problem=f"uses a YAML alias (*{name}); write the values out",
+                              problem_mark=event.start_mark)
 
 
 @dataclass(frozen=True)
@@ -63,6 +120,13 @@ class Entry:
     from_chapter: int | None = None
     until_chapter: int | None = None
     case_sensitive: bool | None = None  # None: decided per phrase (common-word names)
+    whole_words: bool = True  # False: a trigger may also match inside a longer word
+    derive_names: bool = True  # characters: first name and surname trigger on their own
+    secondary_keys: tuple[str, ...] = ()  # a trigger fires only if these agree (the logic)
+    secondary_logic: str = "and_any"
+    scan_depth: int | None = None  # newest messages scanned for this entry; None: the default
+    brings_related: bool = True  # False: its `related` entries don't come in with it
+    only_when_named: bool = False  # True: never pulled in by another entry or by meaning
     file: Path = Path()
     body_line: int = 1
     content_hash: str = ""
@@ -107,12 +171,11 @@ def parse_entry(
         return None, [Problem(1, "front matter is never closed: add a '---' line after it")]
     front_lines = lines[1:closing]
     try:
-        front = yaml.load("\n".join(front_lines), Loader=_Loader)
+        front = load_yaml("\n".join(front_lines))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return None, [Problem(line, f"bad YAML in front matter: {reason}")]
+        return None, [Problem(line, yaml_problem(exc, "front matter"))]
     if front is None:
         front = {}
     if not isinstance(front, dict):
@@ -157,14 +220,26 @@ def parse_entry(
         from_chapter=from_chapter,
         until_chapter=until_chapter,
         case_sensitive=values.flag("case_sensitive"),
+        whole_words=_default(values.flag("whole_words"), True),
+        derive_names=_default(values.flag("derive_names"), True),
+        secondary_keys=values.texts("secondary_keys"),
+        secondary_logic=values.choice("secondary_logic", SECONDARY_LOGIC),
+        scan_depth=values.positive("scan_depth"),
+        brings_related=_default(values.flag("brings_related"), True),
+        only_when_named=_default(values.flag("only_when_named"), False),
         file=file or Path(relative_path),
         body_line=closing + 2,
         content_hash=content_hash(text.encode()),
-        related_lines={
-            ref: _line_of(ref, front_lines, key_lines.get("related", 2)) for ref in related
-        },
+        related_lines=_related_lines(related, front_lines, key_lines.get("related", 2)),
     )
     return (None, problems) if problems else (entry, [])
+
+
+def yaml_problem(exc: yaml.YAMLError, where: str) -> str:
+    """'<where> uses a YAML alias ...' or 'bad YAML in <where>: <libyaml's reason>'."""
+    reason = clip(getattr(exc, "problem", None) or (str(exc).splitlines() or ["unreadable"])[0],
+                  200)
+    return f"{where} {reason}" if isinstance(exc, AliasInYaml) else f"bad YAML in {where}: {reason}"
 
 
 def _key_lines(front_lines: list[str]) -> dict[str, int]:
@@ -176,11 +251,27 @@ def _key_lines(front_lines: list[str]) -> dict[str, int]:
     return found
 
 
-def _line_of(ref: str, front_lines: list[str], default: int) -> int:
-    for index, line in enumerate(front_lines):
-        if index + 2 >= default and ref in line:
-            return index + 2
-    return default
+def _related_lines(related: tuple[str, ...], front_lines: list[str],
+                   default: int) -> dict[str, int]:
+    """The line naming each `related` id, found in one pass over the `related:` block (a
+    search of every line for every id would be quadratic in a long list)."""
+    first_seen: dict[str, int] = {}
+    start = default - 2  # index in front_lines of the `related:` line
+    for index in range(max(start, 0), len(front_lines)):
+        line = front_lines[index]
+        if index > start and _KEY_LINE.match(line):
+            break  # the next field
+        if index == start:
+            line = line.split(":", 1)[-1]
+        for item in _LIST_ITEM.split(line):
+            ref = normalise_ref(item.strip().strip("\"'"))
+            if ref:
+                first_seen.setdefault(ref, index + 2)
+    return {ref: first_seen.get(ref, default) for ref in related}
+
+
+def _default(value: bool | None, default: bool) -> bool:
+    return default if value is None else value
 
 
 class _FieldReader:
@@ -223,15 +314,31 @@ class _FieldReader:
     def flag(self, key: str) -> bool | None:
         value = self.front.get(key)
         if value is not None and not isinstance(value, bool):
-            self._bad(key, f"must be true or false, got {value!r}")
+            self._bad(key, f"must be true or false, got {shown(value)}")
             return None
         return value
 
     def integer(self, key: str) -> int:
         value = self.front.get(key, 0)
         if isinstance(value, bool) or not isinstance(value, int):
-            self._bad(key, f"must be a whole number, got {value!r}")
+            self._bad(key, f"must be a whole number, got {shown(value)}")
             return 0
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self.front.get(key, choices[0])
+        if value not in choices:
+            self._bad(key, f"must be one of {', '.join(choices)}, got {shown(value)}")
+            return choices[0]
+        return value
+
+    def positive(self, key: str) -> int | None:
+        value = self.front.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self._bad(key, f"must be a whole number of messages (1 or more), got {shown(value)}")
+            return None
         return value
 
     def chapter(self, key: str) -> int | None:
@@ -239,6 +346,6 @@ class _FieldReader:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            self._bad(key, f"must be a chapter number (0 or more), got {value!r}")
+            self._bad(key, f"must be a chapter number (0 or more), got {shown(value)}")
             return None
         return value

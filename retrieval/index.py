@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from retrieval.embed import Embedder
 from retrieval.entry import Entry
 from retrieval.render import cut_points
 from retrieval.store import CHUNK_FORMAT, Chunk, LoreStore, chunk_id
-from retrieval.world import World
+from retrieval.world import World, raise_if_stopped
 
 log = logging.getLogger("retrieval.index")
 
 SINGLE_CHUNK_WORDS = 150  # shorter entries are embedded whole
 MAX_CHUNK_WORDS = 180  # the model reads 256 word pieces; longer sections are split
-_EMBED_GROUP = 128
+# chunks embedded between two checks for a stop: 8 take about 0.25 s on one core, so a
+# shutdown never waits long for the group in flight
+_EMBED_GROUP = 8
 _SECTION = re.compile(r"^## +(.+)$", re.MULTILINE)
 
 
@@ -69,11 +74,14 @@ def _pieces(text: str) -> list[str]:
     of it far better than a whole section does."""
     pieces: list[str] = []
     current: list[str] = []
+    words = 0  # in `current`; joining with spaces never merges two words, so counts add up
     for sentence in _sentences(text):
-        if current and len(" ".join([*current, sentence]).split()) > MAX_CHUNK_WORDS:
+        count = len(sentence.split())
+        if current and words + count > MAX_CHUNK_WORDS:
             pieces.append(" ".join(current))
-            current = []
+            current, words = [], 0
         current.append(sentence)
+        words += count
     if current:
         pieces.append(" ".join(current))
     return pieces or [text.strip()]
@@ -90,10 +98,13 @@ def _sentences(text: str) -> list[str]:
     return sentences
 
 
-def sync(world: World, store: LoreStore, embedder: Embedder, *,
-         rebuild: bool = False) -> tuple[Any, IndexReport]:
-    """Bring the world's collection up to date. Raises IndexMismatch for another model."""
+def sync(world: World, store: LoreStore, embedder: Embedder, *, rebuild: bool = False,
+         stop: threading.Event | None = None) -> tuple[Any, IndexReport]:
+    """Bring the world's collection up to date. Raises IndexMismatch for another model, and
+    Interrupted soon after `stop` is set (the collection is then still consistent: an entry is
+    stored whole or not at all, and the next sync finishes the job)."""
     started = time.perf_counter()
+    check = partial(raise_if_stopped, stop)
     collection = store.find(world.name)
     if collection is not None and (rebuild or store.chunk_format(collection) != CHUNK_FORMAT):
         log.info("%s: rebuilding the index from scratch", world.name)
@@ -108,11 +119,12 @@ def sync(world: World, store: LoreStore, embedder: Embedder, *,
     current = world.hashes()
     changed = [entry_id for entry_id, digest in current.items() if stored.get(entry_id) != digest]
     removed = [entry_id for entry_id in stored if entry_id not in current]
-    chunks = [chunk for entry_id in changed for chunk in entry_chunks(world.entries[entry_id])]
+    chunks = _chunks_of(world, changed, check)
     if changed:
         log.info("%s: embedding %d entries (%d chunks)", world.name, len(changed), len(chunks))
-    vectors = _embed(world.name, chunks, embedder)
-    store.replace(collection, [e for e in changed if e in stored] + removed, chunks, vectors)
+    vectors = _embed(world.name, chunks, embedder, check)
+    store.replace(collection, [e for e in changed if e in stored] + removed, chunks, vectors,
+                  check=check)
     updated = sum(1 for entry_id in changed if entry_id in stored)
     report = IndexReport(world.name, len(changed) - updated, updated, len(removed),
                          len(current) - len(changed), len(chunks), time.perf_counter() - started)
@@ -121,14 +133,25 @@ def sync(world: World, store: LoreStore, embedder: Embedder, *,
     return collection, report
 
 
-def _embed(world: str, chunks: list[Chunk], embedder: Embedder) -> Any:
+def _chunks_of(world: World, changed: list[str], check: Callable[[], None]) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for entry_id in changed:
+        check()
+        chunks += entry_chunks(world.entries[entry_id])
+    return chunks
+
+
+def _embed(world: str, chunks: list[Chunk], embedder: Embedder,
+           check: Callable[[], None]) -> Any:
     import numpy as np
 
     if not chunks:
         return np.zeros((0, embedder.dimension), dtype=np.float32)
+    embedder.load(check)  # the model loads in the background while stops are still heard
     parts = []
     last_report = time.perf_counter()
     for start in range(0, len(chunks), _EMBED_GROUP):
+        check()
         parts.append(embedder.embed([c.text for c in chunks[start : start + _EMBED_GROUP]]))
         done = min(start + _EMBED_GROUP, len(chunks))
         if time.perf_counter() - last_report > 5 and done < len(chunks):

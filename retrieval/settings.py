@@ -75,6 +75,12 @@ class RetrievalSettings(BaseSettings):
         "0.9999 of float32); 'encode' uses sentence-transformers' encode (the baseline).",
     )
     watch: bool = Field(False, description="Re-index worlds when their files change.")
+    max_entry_bytes: int = Field(
+        1 << 20,
+        ge=1,
+        description="Largest entry file read, in bytes (1 MiB); a larger one is skipped and "
+        "reported by `python -m retrieval check`.",
+    )
 
     @classmethod
     def settings_customise_sources(

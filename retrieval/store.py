@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,16 +105,23 @@ class LoreStore:
         return {meta["entry"]: meta["hash"] for meta in got["metadatas"] or []}
 
     def replace(self, collection: Any, remove: Sequence[str], chunks: Sequence[Chunk],
-                vectors: Any) -> None:
-        """Delete every chunk of the `remove` entries, then add `chunks`."""
+                vectors: Any, check: Callable[[], None] = lambda: None) -> None:
+        """Delete every chunk of the `remove` entries, then add `chunks` (each entry's chunks
+        next to each other, as `sync` makes them).
+
+        `check` is called between batches and may raise to stop early. Batches end on entry
+        boundaries, so a stopped replace leaves each entry whole or absent, never half-written
+        under its current hash (which the next sync would take for up to date)."""
         removing = list(remove)
         for start in range(0, len(removing), _BATCH):
+            check()
             collection.delete(where={"entry": {"$in": removing[start : start + _BATCH]}})
-        for start in range(0, len(chunks), _BATCH):
-            part = chunks[start : start + _BATCH]
+        for start, end in _entry_batches(chunks):
+            check()
+            part = chunks[start:end]
             collection.upsert(
                 ids=[c.id for c in part],
-                embeddings=vectors[start : start + _BATCH],
+                embeddings=vectors[start:end],
                 metadatas=[{"entry": c.entry_id, "hash": c.file_hash} for c in part],
                 documents=[c.text for c in part],
             )
@@ -130,6 +137,25 @@ class LoreStore:
             [(entry_of(chunk), 1.0 - dist) for chunk, dist in zip(ids, distances, strict=True)]
             for ids, distances in zip(found["ids"], found["distances"], strict=True)
         ]
+
+
+def _entry_batches(chunks: Sequence[Chunk]) -> Iterator[tuple[int, int]]:
+    """(start, end) ranges of about _BATCH chunks that end where an entry ends. An entry with
+    more than _BATCH chunks gets a range of its own."""
+    start = 0
+    while start < len(chunks):
+        end = min(start + _BATCH, len(chunks))
+        boundary = end
+        while boundary < len(chunks) and boundary > start and (
+            chunks[boundary - 1].entry_id == chunks[boundary].entry_id
+        ):
+            boundary -= 1
+        if boundary == start:  # one entry fills the batch: take all of it
+            boundary = end
+            while boundary < len(chunks) and chunks[boundary].entry_id == chunks[start].entry_id:
+                boundary += 1
+        yield start, boundary
+        start = boundary
 
 
 def _connect(index_dir: Path, chroma_url: str | None) -> Any:
