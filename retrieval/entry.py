@@ -49,7 +49,7 @@ SECONDARY_LOGIC = ("and_any", "and_all", "not_any", "not_all")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
 _LIST_ITEM = re.compile(r"[\[\],]|^\s*-\s")  # what separates ids in `related: [a, b]` / `- a`
-MAX_MESSAGE = 300  # characters: a problem quoting a huge value must not flood the log
+MAX_MESSAGE = 500  # characters: a problem quoting a huge value must not flood the log
 
 def _short_repr() -> reprlib.Repr:
     """Quotes values in messages: a few items and characters, however big the value."""

@@ -237,8 +237,9 @@ class WorldReader:
         if target.is_relative_to(self.real_root):
             return target
         if _is_entry_name(path.name) or path.name == WORLD_FILE or os.path.isdir(target):
-            self._issue(path, f"is a link to {target}, outside the world folder; not read. "
-                              "Copy the file into the world (links within it are fine)")
+            self._issue(path, f"is a link to {clip(str(target), 200)}, outside the world "
+                              "folder; not read. Copy the file into the world (links within "
+                              "it are fine)")
         return None
 
     def _issue(self, path: Path, message: str) -> None:
