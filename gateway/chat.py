@@ -37,9 +37,8 @@ async def chat_completions(request: Request, body: dict[str, Any],
 
     if body.get("tools") and (state.settings.tools == "drop" or state.tools_refused):
         _drop_tools(body, headers, "the model server has no tool parser")
-    remember = state.lore.remember_reply if outcome.status == "ok" else None
     try:
-        return await forward(state.pool, "/chat/completions", body, record, headers, remember)
+        return await forward(state.pool, "/chat/completions", body, record, headers)
     except APIError as exc:
         retry = (exc.status == 400 and body.get("tools") and state.settings.tools == "auto"
                  and refuses_tools(exc.message))
@@ -48,7 +47,7 @@ async def chat_completions(request: Request, body: dict[str, Any],
             raise
         state.tools_refused = True
         _drop_tools(body, headers, "the model server refused them: " + exc.message)
-        return await forward(state.pool, "/chat/completions", body, record, headers, remember)
+        return await forward(state.pool, "/chat/completions", body, record, headers)
 
 
 async def completions(request: Request, body: dict[str, Any], record: RequestRecord) -> Response:

@@ -20,9 +20,8 @@ from typing import Any
 import anyio
 
 from gateway.budget import fit, lore_room, prompt_token_bound, reply_tokens
-from gateway.errors import APIError
+from gateway.errors import APIError, shown
 from gateway.protocol import Controls
-from gateway.replies import reply_from_json, reply_from_sse
 from gateway.upstream import UpstreamPool
 from retrieval import LoreEngine, RetrievalError, Selection, UnknownWorld
 
@@ -63,7 +62,6 @@ class LoreService:
         self.wait = wait
         self.ready = asyncio.Event()
         self.error: str | None = None
-        self._warming: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         started = time.perf_counter()
@@ -75,21 +73,6 @@ class LoreService:
             log.error("lore engine failed to open; forwarding without lore: %s", self.error)
         finally:
             self.ready.set()
-
-    def remember_reply(self, raw: bytes, streamed: bool) -> None:
-        """Embed a finished reply in the background; the next turn will re-send it."""
-        text = reply_from_sse(raw) if streamed else reply_from_json(raw)
-        if not text.strip():
-            return
-        task = asyncio.get_running_loop().create_task(self._warm(text))
-        self._warming.add(task)
-        task.add_done_callback(self._warming.discard)
-
-    async def _warm(self, text: str) -> None:
-        try:
-            await anyio.to_thread.run_sync(self.engine.warm, [text])
-        except Exception as exc:  # a cache warm-up must never surface as an error
-            log.debug("could not pre-embed a reply: %s", exc)
 
     @property
     def state(self) -> str:
@@ -216,7 +199,7 @@ def _without_paths(reason: str) -> str:
 
 def unknown_world(name: str, known: list[str]) -> APIError:
     return APIError(
-        404, f"Unknown world '{name}'. Known worlds: {', '.join(known) or 'none'}. "
+        404, f"Unknown world '{shown(name)}'. Known worlds: {', '.join(known) or 'none'}. "
         "Worlds are folders under the worlds directory (GATEWAY_WORLDS_DIR).",
         param="world", code="unknown_world",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from retrieval.entry import Entry
 from retrieval.render import cut_points, entry_block, shortened
@@ -19,6 +20,8 @@ class Candidate:
     entry: Entry
     score: float
     trigger: str
+    cap: int | None = None  # the most tokens this entry's block may take (what a scene needs)
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,17 @@ def fill(
         block = entry_block(candidate.entry)
         tokens = count(block)
         room = budget - used - separator
-        if tokens <= room:
+        limit = room if candidate.cap is None else min(room, candidate.cap)
+        if tokens <= limit:
             kept.append(Placed(candidate, block, tokens, tokens))
         else:
             part = None
-            if attempts and room >= MIN_SHORTENED_TOKENS:
-                attempts -= 1
-                part = shorten(candidate.entry, room, count)
+            # shortening to a cap is planned (and cached per entry); to the leftover room of
+            # a full budget it is a gamble, tried a couple of times per request
+            planned = candidate.cap is not None and candidate.cap < room
+            if limit >= MIN_SHORTENED_TOKENS and (planned or attempts):
+                attempts -= 0 if planned else 1
+                part = shorten(candidate.entry, limit, count)
             if part is None:
                 dropped.append((candidate, tokens))
                 continue
@@ -85,10 +92,12 @@ def trim(placed: Placed, room: int, count: Callable[[str], int]) -> Placed | Non
     return Placed(placed.candidate, part[0], part[1], placed.full_tokens)
 
 
+@lru_cache(maxsize=16384)
 def shorten(entry: Entry, room: int, count: Callable[[str], int],
             minimum: int = MIN_SHORTENED_TOKENS) -> tuple[str, int] | None:
     """The longest whole-sentence prefix of `entry` (as a block) within `room` tokens, or None
-    when not even the first sentence fits or the result is shorter than `minimum`."""
+    when not even the first sentence fits or the result is shorter than `minimum`. Cached:
+    entries are immutable snapshots, and the same caps come back request after request."""
     points = [p for p in cut_points(entry.body) if shortened(entry.body, p)]
     first = entry_block(entry, shortened(entry.body, points[0])) if points else ""
     if not first or count(first) > room:  # not even the first sentence fits

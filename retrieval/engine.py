@@ -18,8 +18,9 @@ from retrieval.cache import LRU
 from retrieval.embed import Embedder
 from retrieval.errors import RetrievalError, UnknownWorld
 from retrieval.index import IndexReport, sync
-from retrieval.messages import recent_texts
-from retrieval.select import Selection, assemble, empty
+from retrieval.messages import recent_texts, tail_words
+from retrieval.select import Limits, Selection, assemble, empty
+from retrieval.semantic import admit
 from retrieval.settings import RetrievalSettings
 from retrieval.store import LoreStore
 from retrieval.tokens import load_counter
@@ -37,7 +38,8 @@ from retrieval.world import (
 log = logging.getLogger("retrieval")
 
 MIN_QUERY_WORDS = 3  # "ok", "go on": too little to search by meaning
-CHUNKS_PER_ENTRY = 3  # ask Chroma for this many chunks per wanted entry
+FIELD_CHUNKS = 40  # nearest chunks asked for: enough entries to judge the field by
+QUERY_WORDS = 160  # a long pasted draft is searched by its end, where the scene now is
 ISSUES_LOGGED = 20
 CLOSE_WAIT_S = 1.5  # close() waits this long for an interrupted load to let go of the lock
 
@@ -68,6 +70,8 @@ class LoreEngine:
         self._query_vectors: LRU[Any] = LRU(4096)
         self._query_hits: LRU[list[tuple[str, float]]] = LRU(4096)
         self._watcher: WorldWatcher | None = None
+        self._limits = Limits(settings.entry_tokens, settings.brief_tokens,
+                              settings.related_entries, settings.vector_top_k)
         self._stop = threading.Event()  # set by interrupt(): every load and index stops
 
     # life cycle ---------------------------------------------------------------------------
@@ -179,11 +183,14 @@ class LoreEngine:
         budget = self.world_budget(world) if budget_tokens is None else budget_tokens
         if budget <= 0:
             return empty(world)
-        texts = recent_texts(messages, self.settings.recent_turns)
-        keyword = state.triggers.find(texts)
-        vector = self._vector_hits(state, texts)
+        texts = recent_texts(messages, self.settings.recent_turns, self.settings.scan_chars)
+        keyword = state.triggers.find(texts, chapter)
+        # meaning fills in only where the newest message names nothing: next to a named
+        # entry, the entries "like" the scene are its neighbours, most often the wrong ones
+        named_now = any(hit.age == 0 for hit in keyword)
+        vector = [] if named_now else self._vector_hits(state, texts)
         return assemble(state.world, keyword, vector, chapter=chapter, budget=budget,
-                        count=self._counter())
+                        count=self._counter(), limits=self._limits)
 
     def search(self, world: str, query: str, *, chapter: int | None = None,
                budget_tokens: int | None = None) -> Selection:
@@ -192,36 +199,24 @@ class LoreEngine:
                            budget_tokens=budget_tokens)
 
     def _vector_hits(self, state: _Loaded, texts: list[str]) -> list[tuple[str, float]]:
-        top_k = self.settings.vector_top_k
-        queries = [t for t in texts if len(words(t)) >= MIN_QUERY_WORDS]
-        if top_k == 0 or not queries or state.collection is None or state.chunks == 0:
+        """Entries found by meaning in the newest message alone: it is the scene being
+        written, and earlier turns had their say when they were new."""
+        settings = self.settings
+        newest = texts[-1] if texts else ""
+        if (settings.vector_top_k == 0 or len(words(newest)) < MIN_QUERY_WORDS
+                or state.collection is None or state.chunks == 0):
             return []
-        n_results = min(top_k * CHUNKS_PER_ENTRY, state.chunks)
-        key = (state.world.name, state.version, n_results)
-        missing = [t for t in dict.fromkeys(queries) if self._query_hits.get((*key, t)) is None]
-        if missing:
-            vectors = self._vectors_for(missing)
-            for text, hits in zip(missing, self.store.query(state.collection, vectors, n_results),
-                                  strict=True):
-                self._query_hits.put((*key, text), hits)
-        best: dict[str, float] = {}
-        entries = state.world.entries
-        for text in queries:
-            ordinary = state.triggers.ordinary_uses(text)
-            for entry_id, similarity in self._query_hits.get((*key, text)) or []:
-                always = entry_id in entries and entries[entry_id].always  # injected anyway
-                if similarity >= self.settings.vector_threshold and not always and (
-                    entry_id not in ordinary
-                ):
-                    best[entry_id] = max(similarity, best.get(entry_id, -1.0))
-        ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
-        return ranked[:top_k]
-
-    def warm(self, texts: list[str]) -> None:
-        """Embed message texts ahead of time, e.g. the assistant's reply once it has streamed,
-        so the next turn (which re-sends it) only waits for the writer's new message. Only
-        speed changes: a text's vector is the same whenever it is computed."""
-        self._vectors_for([t.strip() for t in texts if len(words(t)) >= MIN_QUERY_WORDS])
+        query = tail_words(newest, QUERY_WORDS)
+        n_results = min(FIELD_CHUNKS, state.chunks)
+        key = (state.world.name, state.version, n_results, query)
+        chunk_hits = self._query_hits.get(key)
+        if chunk_hits is None:
+            vectors = self._vectors_for([query])
+            chunk_hits = self.store.query(state.collection, vectors, n_results)[0]
+            self._query_hits.put(key, chunk_hits)
+        return admit(chunk_hits, state.world.entries, threshold=settings.vector_threshold,
+                     margin=settings.vector_margin, top_k=settings.vector_top_k,
+                     exclude=state.triggers.ordinary_uses(newest))
 
     def _vectors_for(self, texts: list[str]) -> list[Any]:
         """Embed only texts not seen before: a chat re-sends its earlier messages every turn.

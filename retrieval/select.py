@@ -1,20 +1,36 @@
-"""Turn keyword and vector hits into the lore block: fuse, resolve story time, add related and
-always-entries, fill the budget, place in a stable order. Pure given a token counter."""
+"""Turn keyword and vector hits into the lore block: resolve story time, add related and
+always-entries, fill the budget by need, place in a stable order. Pure given a token counter.
+
+A scene needs the entries it names in full, a line or two about what they relate to, and
+rarely anything found only by meaning. So the block is built in tiers: always-entries, then
+every directly named entry (up to `entry_tokens` each), then a few related entries and a
+few semantic hits as briefs (their opening sentences, up to `brief_tokens`). The budget is
+the ceiling; what a scene needs is usually well under it.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from retrieval.budget import SEPARATOR, Candidate, Placed, fill, trim
 from retrieval.entry import Entry
-from retrieval.render import header_line
+from retrieval.render import entry_block, header_line
 from retrieval.triggers import KeywordHit, phrase_key
 from retrieval.world import World
 
-RRF_K = 60  # the usual reciprocal-rank-fusion constant: rank 1 scores 1/61
-RELATED_FACTOR = 0.5  # a related entry ranks below the entry that pulled it in
+TIERS = {"always": 0, "name": 1, "alias": 1, "key": 1, "related": 2, "vector": 3}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of each tier a scene gets, whatever room the budget leaves."""
+
+    entry_tokens: int = 400  # a named entry longer than this is cut at a sentence
+    brief_tokens: int = 90  # a related entry or a semantic hit: its opening
+    related: int = 3  # related entries, in the order the named entries list them
+    semantic: int = 2  # entries found only by meaning
 
 
 @dataclass(frozen=True)
@@ -24,6 +40,7 @@ class LoreHit:
     score: float
     trigger: str  # name | alias | key | vector | related | always
     tokens: int
+    why: str = ""  # what fired it: the phrase, the similarity, the entry it relates to
 
 
 @dataclass(frozen=True)
@@ -47,18 +64,21 @@ def assemble(
     chapter: int | None,
     budget: int,
     count: Callable[[str], int],
+    limits: Limits = Limits(),
 ) -> Selection:
-    """`keyword` and `vector` are ranked best first; `vector` is already past the threshold."""
+    """`keyword` and `vector` are ranked best first; `vector` has already earned its place
+    (threshold and margin) and is cut to `limits.semantic` here."""
     if budget <= 0:
         return empty(world.name)
-    candidates = _fuse(world, keyword, vector, chapter)
-    _add_related(world, candidates, chapter)
+    candidates = _named(world, keyword, chapter, limits)
+    _add_related(world, candidates, chapter, limits)
+    _add_semantic(world, candidates, vector, chapter, limits)
     if chapter is None:
         _prefer_current(candidates)
     for entry in world.entries.values():
         if entry.always and _holds(entry, chapter):
-            score = candidates[entry.id].score if entry.id in candidates else 0.0
-            candidates[entry.id] = Candidate(entry, score, "always")
+            candidates[entry.id] = Candidate(entry, 1.0, "always", limits.entry_tokens, "always")
+    _share_room(candidates, budget - count(header_line(world.name)), count, limits)
     ranked = sorted(candidates.values(), key=_fill_order)
     kept, dropped = fill(ranked, budget, header_line(world.name), count)
     return _place(world.name, kept, dropped, budget, count)
@@ -68,44 +88,80 @@ def _holds(entry: Entry, chapter: int | None) -> bool:
     return chapter is None or entry.holds_at(chapter)
 
 
-def _fuse(world: World, keyword: Sequence[KeywordHit], vector: Sequence[tuple[str, float]],
-          chapter: int | None) -> dict[str, Candidate]:
-    scores: dict[str, float] = {}
-    triggers: dict[str, str] = {}
-    for rank, hit in enumerate(keyword, start=1):
-        scores[hit.entry_id] = scores.get(hit.entry_id, 0.0) + 1 / (RRF_K + rank)
-        triggers[hit.entry_id] = hit.kind
-    for rank, (entry_id, _similarity) in enumerate(vector, start=1):
-        scores[entry_id] = scores.get(entry_id, 0.0) + 1 / (RRF_K + rank)
-        triggers.setdefault(entry_id, "vector")
-    return {
-        entry_id: Candidate(world.entries[entry_id], score, triggers[entry_id])
-        for entry_id, score in scores.items()
-        if entry_id in world.entries and _holds(world.entries[entry_id], chapter)
-    }
+def _named(world: World, keyword: Sequence[KeywordHit], chapter: int | None,
+           limits: Limits) -> dict[str, Candidate]:
+    """Entries the conversation names, scored by rank: the strongest, newest mention first."""
+    found: dict[str, Candidate] = {}
+    for rank, hit in enumerate(keyword):
+        entry = world.entries.get(hit.entry_id)
+        if entry is not None and _holds(entry, chapter):
+            found[entry.id] = Candidate(entry, 1.0 / (1 + rank), hit.kind, limits.entry_tokens,
+                                        hit.why)
+    return found
 
 
-def _add_related(world: World, candidates: dict[str, Candidate], chapter: int | None) -> None:
-    fired = sorted(candidates.values(), key=lambda c: -c.score)
-    for parent in fired:
+def _add_related(world: World, candidates: dict[str, Candidate], chapter: int | None,
+                 limits: Limits) -> None:
+    """One hop from the named entries, best-named first, each parent in its own order."""
+    parents = sorted(candidates.values(), key=lambda c: -c.score)
+    added = 0
+    for parent in parents:
+        if not parent.entry.brings_related:
+            continue
         for ref in parent.entry.related:
+            if added >= limits.related:
+                return
             entry = world.entries.get(ref)
-            if entry is None or not _holds(entry, chapter):
+            if (entry is None or ref in candidates or entry.only_when_named
+                    or not _holds(entry, chapter)):
                 continue
-            score = parent.score * RELATED_FACTOR
-            current = candidates.get(ref)
-            if current is None or (current.trigger == "related" and current.score < score):
-                candidates[ref] = Candidate(entry, score, "related")
+            candidates[ref] = Candidate(entry, parent.score / 2, "related", limits.brief_tokens,
+                                        f"related to {parent.entry.id}")
+            added += 1
+
+
+def _add_semantic(world: World, candidates: dict[str, Candidate],
+                  vector: Sequence[tuple[str, float]], chapter: int | None,
+                  limits: Limits) -> None:
+    added = 0
+    for entry_id, similarity in vector:
+        entry = world.entries.get(entry_id)
+        if added >= limits.semantic:
+            return
+        if (entry is None or entry_id in candidates or entry.only_when_named
+                or not _holds(entry, chapter)):
+            continue
+        candidates[entry_id] = Candidate(entry, similarity, "vector", limits.brief_tokens,
+                                         f"similar in meaning ({similarity:.2f})")
+        added += 1
+
+
+def _share_room(candidates: dict[str, Candidate], room: int, count: Callable[[str], int],
+                limits: Limits) -> None:
+    """Cap each named entry at its fair share of the room the always-entries and the briefs
+    leave, so that every named entry gets in (shortened) rather than the first few whole and
+    the rest not at all."""
+    tiers = [TIERS[c.trigger] for c in candidates.values()]
+    named = [c for c in candidates.values() if TIERS[c.trigger] == TIERS["name"]]
+    if not named:
+        return
+    always = sum(count(entry_block(c.entry)) for c in candidates.values()
+                 if c.trigger == "always")
+    briefs = sum(1 for tier in tiers if tier > TIERS["name"]) * limits.brief_tokens
+    left = room - always - min(briefs, room // 3) - len(candidates) * 2  # separators
+    share = max(limits.brief_tokens, left // len(named))
+    for candidate in named:
+        candidates[candidate.entry.id] = replace(candidate, cap=min(limits.entry_tokens, share))
 
 
 def _prefer_current(candidates: dict[str, Candidate]) -> None:
-    """With no chapter given, of entries sharing a name or alias keep the unscoped ones, or
-    else the one whose span is latest (e.g. 'Marcus Okafor' before and after chapter 12)."""
+    """With no chapter given, of entries with the same name (one person or thing at different
+    story times) keep the unscoped ones, or else the one whose span is latest (e.g. 'Marcus
+    Okafor' before and after chapter 12). Different people sharing a first name are the
+    triggers' business, not this."""
     groups: dict[tuple[str, ...], list[Entry]] = {}
     for candidate in candidates.values():
-        entry = candidate.entry
-        for phrase in {entry.name, *entry.aliases}:
-            groups.setdefault(phrase_key(phrase), []).append(entry)
+        groups.setdefault(phrase_key(candidate.entry.name), []).append(candidate.entry)
     losers: set[str] = set()
     for entries in groups.values():
         if len(entries) < 2 or not any(entry.scoped for entry in entries):
@@ -123,13 +179,11 @@ def _span_end(entry: Entry) -> tuple[float, float, str]:
     return until, start, entry.id
 
 
-def _fill_order(candidate: Candidate) -> tuple[bool, int, bool, float, str]:
-    """Always-entries, then by priority; within a priority every entry the conversation
-    triggered itself (name, alias, key, vector) before any entry pulled in through `related`,
-    whose half-score could otherwise beat a named entry ranked lower."""
-    entry = candidate.entry
-    return (candidate.trigger != "always", -entry.priority, candidate.trigger == "related",
-            -candidate.score, entry.id)
+def _fill_order(candidate: Candidate) -> tuple[int, int, float, str]:
+    """Always-entries, named entries, related, semantic; by priority within a tier, then by
+    score. A semantic hit never crowds out a named entry, whatever its priority."""
+    return (TIERS[candidate.trigger], -candidate.entry.priority, -candidate.score,
+            candidate.entry.id)
 
 
 def _place(world: str, kept: list[Placed], dropped: list[tuple[Candidate, int]], budget: int,
@@ -158,4 +212,5 @@ def _place(world: str, kept: list[Placed], dropped: list[tuple[Candidate, int]],
 
 def _hit(candidate: Candidate, tokens: int) -> LoreHit:
     entry = candidate.entry
-    return LoreHit(entry.id, entry.name, round(candidate.score, 6), candidate.trigger, tokens)
+    return LoreHit(entry.id, entry.name, round(candidate.score, 6), candidate.trigger, tokens,
+                   candidate.why)

@@ -52,14 +52,36 @@ class RetrievalSettings(BaseSettings):
         1024, ge=0, description="Lore token budget when world.yaml sets none."
     )
     vector_threshold: float = Field(
-        0.35,
+        0.33,
         ge=-1.0,
         le=1.0,
-        description="Cosine similarity a described-but-unnamed entry needs to be injected "
-        "(0.35: tuned on tests/data/retrieval_cases.yaml, see scripts/bench_retrieval.py).",
+        description="Cosine similarity an entry found only by meaning needs (and see "
+        "vector_margin); tuned on tests/data/*_cases.yaml, see scripts/bench_retrieval.py.",
+    )
+    vector_margin: float = Field(
+        0.10,
+        ge=0.0,
+        le=2.0,
+        description="How far an entry found only by meaning must stand above the field (the "
+        "median similarity of the 12 closest entries): off-topic text lifts none clear.",
     )
     vector_top_k: int = Field(
-        8, ge=0, description="Most entries semantic search adds; 0 turns semantic search off."
+        1, ge=0, description="Most entries semantic search adds; 0 turns semantic search off."
+    )
+    entry_tokens: int = Field(
+        400, ge=24, description="Most tokens a named entry takes; longer ones are cut at a "
+        "sentence (a scene needs the entry's core, not its every detail)."
+    )
+    brief_tokens: int = Field(
+        90, ge=24, description="Most tokens a related entry or a semantic hit takes: its "
+        "opening sentences."
+    )
+    related_entries: int = Field(
+        3, ge=0, description="Most entries brought in through the named entries' `related`."
+    )
+    scan_chars: int = Field(
+        20_000, ge=100, description="Of a longer message only the last this many characters "
+        "are read for lore (a pasted manuscript costs no more than its last pages)."
     )
     embed_threads: int = Field(
         1,

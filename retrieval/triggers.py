@@ -1,8 +1,18 @@
-"""Keyword triggers: which entries a conversation names, by name, alias or key.
+"""Keyword triggers: which entries a conversation names, by name, alias, key or name part.
 
 Matching is on whole words, case-insensitively, and forgives possessives and plurals on the
 last word ("Elena's", "the Arcturians"). A phrase that is only ordinary words ("Patience",
 "the Narrows") must appear capitalised as written, so everyday use of the word stays quiet.
+The longest phrase at a position wins, so "Tom Harker" is one mention of Tom Harker and none
+of another Tom.
+
+Characters also answer to the parts of their name ("Mira" and "Castell" for Mira Castell),
+as writers use them. A part (or alias) that names two different people is ambiguous: it
+goes to the one the conversation names unambiguously, most recently first, and to nobody
+when it names neither (a guess would put the wrong person in the scene).
+
+Entries may narrow their triggers (World Info style): `secondary_keys` with and_any / and_all
+/ not_any / not_all logic, `scan_depth` (newest messages only), `whole_words: false`.
 Everything here is pure: build a `TriggerIndex` from entries and call `find(texts)`.
 """
 
@@ -17,26 +27,51 @@ from importlib.resources import files
 
 from retrieval.entry import Entry
 
-KINDS = ("name", "alias", "key")  # strongest first
+KINDS = ("name", "alias", "part", "key")  # strongest first
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*")
 _FUNCTION_WORDS = frozenset({"the", "a", "an", "of", "and", "in", "on", "at", "to", "for"})
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
+# Words of a name that are not a name on their own: titles, honorifics and particles.
+_NOT_A_PART = frozenset({
+    "dr", "doctor", "mr", "mrs", "ms", "miss", "mx", "sir", "dame", "lady", "lord", "madam",
+    "captain", "capt", "commander", "cmdr", "admiral", "adm", "lieutenant", "lt", "sergeant",
+    "sgt", "general", "gen", "colonel", "col", "major", "professor", "prof", "father",
+    "mother", "brother", "sister", "aunt", "uncle", "old", "young", "little", "saint", "st",
+    "master", "mistress", "rev", "reverend", "king", "queen", "prince", "princess", "jr", "sr",
+    "van", "von", "de", "da", "del", "della", "di", "du", "la", "le", "al", "el", "bin", "ibn",
+    "ben", "the", "of", "and",
+})
 
 
 @dataclass(frozen=True)
 class Trigger:
     entry_id: str
     phrase: str
-    kind: str
+    kind: str  # one of KINDS
     case_sensitive: bool
+    person: str  # folded name of the entry: parts shared by two people are ambiguous
 
 
 @dataclass(frozen=True)
 class KeywordHit:
     entry_id: str
-    kind: str  # the strongest kind that fired
+    kind: str  # the strongest kind that fired; a name part reports as "alias"
     count: int  # mentions across the scanned messages
     age: int  # 0 = mentioned in the newest message, 1 = the one before, ...
+    why: str = ""  # the phrase that fired, and how a shared one was resolved
+
+
+@dataclass(frozen=True)
+class _Mention:
+    position: int  # token index in its text
+    triggers: tuple[Trigger, ...]
+
+
+@dataclass(frozen=True)
+class _Scan:
+    mentions: tuple[_Mention, ...]
+    ordinary: frozenset[str]  # entries whose common-word name appears only lowercase
+    tokens: tuple[str, ...]  # the text's words, folded
 
 
 @cache
@@ -87,10 +122,21 @@ def is_common_phrase(phrase: str) -> bool:
     return bool(tokens) and all(t in common or stem(t) in common for t in tokens)
 
 
+def name_parts(entry: Entry) -> list[str]:
+    """The parts of a character's name that can stand alone: 'Dr. Mira van Castell' gives
+    'Mira' and 'Castell'; a hyphenated 'Sarrow-Tal' stays whole; a one-word name gives none."""
+    if entry.type != "character" or not entry.derive_names:
+        return []
+    parts = [part.strip(".,;:()\"'") for part in entry.name.split()]
+    parts = [part for part in parts if len(part) > 1 and fold(part) not in _NOT_A_PART]
+    return parts if len(parts) > 1 else []
+
+
 def entry_triggers(entry: Entry) -> list[Trigger]:
     found: dict[tuple[str, ...], Trigger] = {}
     phrases = [(entry.name, "name")] + [(a, "alias") for a in entry.aliases]
-    phrases += [(k, "key") for k in entry.keys]
+    phrases += [(p, "part") for p in name_parts(entry)] + [(k, "key") for k in entry.keys]
+    person = fold(entry.name)
     for phrase, kind in phrases:
         key = phrase_key(phrase)
         if not key or key in found:  # keep the strongest kind for a repeated phrase
@@ -99,7 +145,7 @@ def entry_triggers(entry: Entry) -> list[Trigger]:
             sensitive = phrase != phrase.lower() and is_common_phrase(phrase)
         else:
             sensitive = entry.case_sensitive
-        found[key] = Trigger(entry.id, phrase, kind, sensitive)
+        found[key] = Trigger(entry.id, phrase, kind, sensitive, person)
     return list(found.values())
 
 
@@ -107,10 +153,16 @@ class TriggerIndex:
     """All trigger phrases of a world, looked up by word n-grams (no regex per entry)."""
 
     def __init__(self, entries: Iterable[Entry], cache_size: int = 4096) -> None:
-        self._by_key: dict[tuple[str, ...], list[Trigger]] = {}
-        for entry in entries:
+        self.entries = {entry.id: entry for entry in entries}
+        by_key: dict[tuple[str, ...], list[Trigger]] = {}
+        self._inside_words: list[Trigger] = []
+        for entry in self.entries.values():
             for trigger in entry_triggers(entry):
-                self._by_key.setdefault(phrase_key(trigger.phrase), []).append(trigger)
+                by_key.setdefault(phrase_key(trigger.phrase), []).append(trigger)
+                if not entry.whole_words:
+                    self._inside_words.append(trigger)
+        # a writer's own name or alias for someone beats a part derived from another name
+        self._by_key = {key: _explicit_first(triggers) for key, triggers in by_key.items()}
         self._lengths_longest_first = sorted({len(key) for key in self._by_key}, reverse=True)
         # chats re-send earlier messages every turn: scan each message text once
         self._scan_cached = lru_cache(maxsize=cache_size)(self._scan)
@@ -121,48 +173,160 @@ class TriggerIndex:
     def __len__(self) -> int:
         return sum(len(triggers) for triggers in self._by_key.values())
 
-    def find(self, texts: Sequence[str]) -> list[KeywordHit]:
-        """Entries named in `texts` (oldest first), best first: by kind, recency, mentions."""
+    def find(self, texts: Sequence[str], chapter: int | None = None) -> list[KeywordHit]:
+        """Entries named in `texts` (oldest first), best first: by kind, recency, mentions.
+        With `chapter`, a shared name goes only to the people who hold at that chapter."""
+        scans = [self._scan_cached(text) for text in texts]
+        ages = range(len(texts) - 1, -1, -1)
+        live = [[self._live(m.triggers, chapter, age) for m in scan.mentions]
+                for scan, age in zip(scans, ages, strict=True)]
+        clear = _named_clearly(live, ages)
         best: dict[str, KeywordHit] = {}
-        for age, text in enumerate(reversed(texts)):
-            for entry_id, kind, count in self._scan_cached(text)[0]:
-                seen = best.get(entry_id)
-                if seen is None:
-                    best[entry_id] = KeywordHit(entry_id, kind, count, age)
-                    continue
-                stronger = min(seen.kind, kind, key=KINDS.index)
-                best[entry_id] = KeywordHit(entry_id, stronger, seen.count + count, seen.age)
-        return sorted(best.values(), key=_rank)
+        for scan_live, age in zip(live, ages, strict=True):
+            for triggers in scan_live:
+                for trigger, why in _resolve(triggers, clear):
+                    _count(best, trigger, age, why)
+        hits = [hit for hit in best.values() if self._secondary_ok(hit.entry_id, scans)]
+        return sorted(hits, key=_rank)
 
     def ordinary_uses(self, text: str) -> frozenset[str]:
         """Entries whose common-word name appears in `text` only as the ordinary word ("have
         patience"): semantic search must not bring them back in through the word's meaning."""
-        return self._scan_cached(text)[1]
+        return self._scan_cached(text).ordinary
 
-    def _scan(self, text: str) -> tuple[tuple[tuple[str, str, int], ...], frozenset[str]]:
+    def _live(self, triggers: tuple[Trigger, ...], chapter: int | None,
+              age: int) -> tuple[Trigger, ...]:
+        """The triggers of a mention whose entries hold at `chapter` and scan this far back."""
+        kept = []
+        for trigger in triggers:
+            entry = self.entries[trigger.entry_id]
+            if chapter is not None and not entry.holds_at(chapter):
+                continue
+            if entry.scan_depth is not None and age >= entry.scan_depth:
+                continue
+            kept.append(trigger)
+        return tuple(kept)
+
+    def _secondary_ok(self, entry_id: str, scans: Sequence[_Scan]) -> bool:
+        entry = self.entries[entry_id]
+        if not entry.secondary_keys:
+            return True
+        depth = entry.scan_depth or len(scans)
+        window = scans[-depth:] if depth else []
+        present = [any(_contains(scan, phrase_key(key)) for scan in window)
+                   for key in entry.secondary_keys]
+        return {
+            "and_any": any(present), "and_all": all(present),
+            "not_any": not any(present), "not_all": not all(present),
+        }[entry.secondary_logic]
+
+    def _scan(self, text: str) -> _Scan:
         originals = words(text)
         folded = [fold(token) for token in originals]
-        counts: dict[str, list] = {}  # entry id -> [kind, mentions, end of the last mention]
+        mentions: list[_Mention] = []
         lowercase: set[str] = set()
+        covered = 0  # end of the longest phrase matched so far
+        last_end: dict[str, int] = {}  # entry -> end of its last mention
         for start in range(len(folded)):
             for length in self._lengths_longest_first:
-                end = start + length
-                if end > len(folded):
+                if start + length > len(folded):
                     continue
-                key = (*folded[start : end - 1], stem(folded[end - 1]))
-                for trigger in self._by_key.get(key, ()):
-                    if trigger.case_sensitive and not _capitalised_as_written(
-                        trigger.phrase, originals[start:end]
-                    ):
-                        lowercase.add(trigger.entry_id)
-                        continue
-                    slot = counts.setdefault(trigger.entry_id, [trigger.kind, 0, 0])
-                    slot[0] = min(slot[0], trigger.kind, key=KINDS.index)
-                    if start >= slot[2]:  # "Elena" inside "Elena Vasquez" is one mention
-                        slot[1] += 1
-                        slot[2] = end
-        hits = tuple((entry_id, kind, count) for entry_id, (kind, count, _) in counts.items())
-        return hits, frozenset(lowercase - counts.keys())
+                key = (*folded[start : start + length - 1], stem(folded[start + length - 1]))
+                matching = self._matching(self._by_key.get(key, ()),
+                                          originals[start : start + length], lowercase)
+                # inside a longer phrase ("Castell Cellars", "Tom Harker") a name part is
+                # part of that phrase, not a mention; a whole name or alias still counts
+                inside = start < covered
+                fresh = tuple(t for t in matching if not (inside and t.kind == "part")
+                              and last_end.get(t.entry_id, -1) <= start)
+                if fresh:
+                    mentions.append(_Mention(start, fresh))
+                    for trigger in fresh:
+                        last_end[trigger.entry_id] = start + length
+                if matching:  # shorter phrases from here on sit inside this one
+                    covered = max(covered, start + length)
+        whole = fold(text)
+        for trigger in self._inside_words:
+            if trigger.entry_id not in last_end and fold(trigger.phrase) in whole:
+                mentions.append(_Mention(len(folded), (trigger,)))
+                last_end[trigger.entry_id] = len(folded)
+        return _Scan(tuple(mentions), frozenset(lowercase - last_end.keys()), tuple(folded))
+
+    @staticmethod
+    def _matching(triggers: Sequence[Trigger], seen: list[str],
+                  lowercase: set[str]) -> list[Trigger]:
+        """The triggers written as they must be; a case-sensitive one in lowercase is an
+        ordinary use of the word (noted in `lowercase`)."""
+        matching = []
+        for trigger in triggers:
+            if trigger.case_sensitive and not _capitalised_as_written(trigger.phrase, seen):
+                lowercase.add(trigger.entry_id)
+            else:
+                matching.append(trigger)
+        return matching
+
+
+def _explicit_first(triggers: list[Trigger]) -> list[Trigger]:
+    explicit = [t for t in triggers if t.kind != "part"]
+    return explicit or triggers
+
+
+def _people(triggers: Sequence[Trigger]) -> set[str]:
+    """Distinct people a name-like mention could mean (keys are topics, never ambiguous)."""
+    return {t.person for t in triggers if t.kind != "key"}
+
+
+def _named_clearly(live: list[list[tuple[Trigger, ...]]], ages: Iterable[int]) -> dict[str, int]:
+    """Entry -> the newest age at which the conversation names it unambiguously."""
+    clear: dict[str, int] = {}
+    for scan_live, age in zip(live, ages, strict=True):
+        for triggers in scan_live:
+            if len(_people(triggers)) <= 1:
+                for trigger in triggers:
+                    clear[trigger.entry_id] = min(age, clear.get(trigger.entry_id, age))
+    return clear
+
+
+def _resolve(triggers: tuple[Trigger, ...],
+             clear: dict[str, int]) -> list[tuple[Trigger, str]]:
+    """The triggers a mention really fires, each with the reason."""
+    if len(_people(triggers)) <= 1:
+        return [(t, _why(t)) for t in triggers]
+    known = [t for t in triggers if t.entry_id in clear]
+    if not known:
+        return []  # 'Tom' with two Toms and no other clue: nobody
+    newest = min(clear[t.entry_id] for t in known)
+    chosen = [t for t in known if clear[t.entry_id] == newest]
+    if len(_people(chosen)) > 1:
+        return []
+    name = chosen[0].person
+    return [(t, f"{_why(t)}, shared; named clearly in the conversation as {name}")
+            for t in chosen]
+
+
+def _why(trigger: Trigger) -> str:
+    label = {"part": "name part"}.get(trigger.kind, trigger.kind)
+    return f"{label} '{trigger.phrase}'"
+
+
+def _count(best: dict[str, KeywordHit], trigger: Trigger, age: int, why: str) -> None:
+    kind = "alias" if trigger.kind == "part" else trigger.kind
+    seen = best.get(trigger.entry_id)
+    if seen is None:
+        best[trigger.entry_id] = KeywordHit(trigger.entry_id, kind, 1, age, why)
+        return
+    stronger = min(seen.kind, kind, key=KINDS.index)
+    reason = seen.why if KINDS.index(seen.kind) <= KINDS.index(kind) else why
+    best[trigger.entry_id] = KeywordHit(trigger.entry_id, stronger, seen.count + 1,
+                                        min(seen.age, age), reason)
+
+
+def _contains(scan: _Scan, key: tuple[str, ...]) -> bool:
+    """Whether the scanned text holds the phrase `key` (a secondary key) as whole words."""
+    tokens, length = scan.tokens, len(key)
+    return bool(key) and any(
+        (*tokens[i : i + length - 1], stem(tokens[i + length - 1])) == key
+        for i in range(len(tokens) - length + 1))
 
 
 def _rank(hit: KeywordHit) -> tuple[int, int, int, str]:

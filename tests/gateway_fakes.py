@@ -26,7 +26,6 @@ class FakeEngine:
     fail: bool = False
     fail_open: bool = False
     calls: list[dict[str, Any]] = field(default_factory=list)
-    warmed: list[str] = field(default_factory=list)
 
     def open(self) -> None:
         if self.fail_open:
@@ -37,9 +36,6 @@ class FakeEngine:
 
     def world_names(self) -> list[str]:
         return sorted(self.worlds)
-
-    def warm(self, texts: list[str]) -> None:
-        self.warmed.extend(texts)
 
     def world_budget(self, world: str) -> int:
         return self.budget

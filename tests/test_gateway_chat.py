@@ -176,16 +176,3 @@ def test_unicode_and_very_long_messages_arrive_intact(make_client):
                         json={"model": "m", "messages": [{"role": "user", "content": text}]})
     assert r.status_code == 200
     assert upstream.received[-1]["messages"][-1]["content"] == text
-
-
-def test_a_finished_reply_is_handed_to_the_engine_to_embed_ahead_of_the_next_turn(make_client):
-    client, _, engine = make_client(Behaviour(chunks=3))
-    with client:
-        client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
-        with client.stream("POST", "/v1/chat/completions",
-                           json={"model": "m", "messages": ELENA, "stream": True}) as r:
-            b"".join(r.iter_raw())
-        client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA},
-                    headers={"X-Lore": "off"})
-        client.get("/health")  # a later request: the background warm-ups have run by now
-    assert engine.warmed == ["w0 w1 w2 ", "w0 w1 w2 "]

@@ -94,7 +94,7 @@ def test_budget_zero_and_unknown_world(engine):
     assert caught.value.name == "nowhere" and caught.value.known == ["tiny"]
 
 
-def test_query_embeddings_are_cached_per_message(engine, monkeypatch):
+def test_only_the_newest_message_is_searched_by_meaning_and_once(engine, monkeypatch):
     embedded: list[str] = []
     real = engine.embedder.embed
     monkeypatch.setattr(engine.embedder, "embed", lambda texts: embedded.extend(texts)
@@ -105,17 +105,8 @@ def test_query_embeddings_are_cached_per_message(engine, monkeypatch):
              {"role": "user", "content": "Then she hears the ship counting the crew."}]
     first = engine.select("tiny", turn2)
     again = engine.select("tiny", turn2)
-    assert embedded == [turn1[0]["content"], "She stops at the tomato vines.",
-                        "Then she hears the ship counting the crew."]
+    assert embedded == [turn1[0]["content"], "Then she hears the ship counting the crew."]
     assert first == again
-
-    embedded.clear()
-    reply = "Patience answers from the overhead speaker in a level voice."
-    engine.warm([reply, "ok"])  # too short to search by meaning: not embedded
-    assert embedded == [reply]
-    engine.select("tiny", [*turn2, {"role": "assistant", "content": reply},
-                           {"role": "user", "content": "Elena looks up at the speaker grille."}])
-    assert embedded == [reply, "Elena looks up at the speaker grille."]
 
 
 def test_concurrent_selects_agree(engine):

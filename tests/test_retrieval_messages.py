@@ -22,3 +22,14 @@ def test_recent_turns_skip_system_and_empty_messages():
     ]
     assert recent_texts(messages, 6) == ["first", "second", "third"]
     assert recent_texts(messages, 2) == ["second", "third"]
+
+
+def test_a_very_long_message_is_read_by_its_end_without_a_broken_word():
+    from retrieval.messages import recent_texts
+
+    text = "start " + "word " * 10_000 + "Elena ends it."
+    (tail,) = recent_texts([{"role": "user", "content": text}], 6, max_chars=1000)
+    assert len(tail) <= 1000 and tail.endswith("Elena ends it.")
+    assert tail.split()[0] == "word"  # whole words only, the first one too
+    (short,) = recent_texts([{"role": "user", "content": "Elena waits."}], 6, max_chars=1000)
+    assert short == "Elena waits."

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from retrieval.entry import Entry
 from retrieval.render import entry_block, header_line
-from retrieval.select import assemble
+from retrieval.select import Limits, assemble
 from retrieval.triggers import KeywordHit
 from retrieval.world import World
 
@@ -41,17 +41,49 @@ def test_always_entries_first_then_by_id_whatever_the_hit_order():
 
 
 def test_triggers_are_reported():
-    w = world(make("a"), make("b"), make("c", related=("d",)), make("d"), make("e", always=True))
+    w = world(make("a", related=("f",)), make("b"), make("c", related=("d",)), make("d"),
+              make("e", always=True), make("f"))
     hits = {h.id: h.trigger for h in run(w, [KeywordHit("a", "alias", 1, 0)],
                                          [("b", 0.8), ("c", 0.7)]).entries}
-    assert hits == {"a": "alias", "b": "vector", "c": "vector", "d": "related", "e": "always"}
+    # related entries come only through named ones: c was found by meaning, so d stays out
+    assert hits == {"a": "alias", "b": "vector", "c": "vector", "e": "always", "f": "related"}
 
 
-def test_reciprocal_rank_fusion_rewards_agreement():
-    w = world(make("a"), make("b"), make("c"))
-    selection = run(w, named("a", "b"), [("b", 0.9), ("c", 0.8)])
-    scores = {h.id: h.score for h in selection.entries}
-    assert scores["b"] > scores["a"] > scores["c"]
+def test_semantic_and_related_are_capped_and_named_entries_are_not():
+    w = world(*(make(f"n{i}", related=(f"r{i}",)) for i in range(5)),
+              *(make(f"r{i}") for i in range(5)), *(make(f"v{i}") for i in range(5)))
+    limits = Limits(related=2, semantic=1)
+    selection = assemble(w, named(*(f"n{i}" for i in range(5))),
+                         [(f"v{i}", 0.9 - i / 10) for i in range(5)], chapter=None,
+                         budget=10_000, count=words, limits=limits)
+    by_trigger: dict[str, list[str]] = {}
+    for hit in selection.entries:
+        by_trigger.setdefault(hit.trigger, []).append(hit.id)
+    assert by_trigger == {"name": [f"n{i}" for i in range(5)], "related": ["r0", "r1"],
+                          "vector": ["v0"]}
+
+
+def test_related_and_semantic_entries_come_in_as_briefs():
+    long_body = " ".join(f"Sentence number {i} says a little more." for i in range(60))
+    w = world(make("a", body=long_body, related=("r",)), make("r", body=long_body),
+              make("v", body=long_body))
+    limits = Limits(entry_tokens=200, brief_tokens=40)
+    selection = assemble(w, named("a"), [("v", 0.9)], chapter=None, budget=10_000,
+                         count=words, limits=limits)
+    tokens = {h.id: h.tokens for h in selection.entries}
+    assert 150 < tokens["a"] <= 200
+    assert 24 <= tokens["r"] <= 40 and 24 <= tokens["v"] <= 40
+    assert selection.context.count("Sentence number 0 says") == 3  # each keeps its opening
+
+
+def test_every_named_entry_gets_a_share_of_a_tight_budget():
+    long_body = " ".join(f"Sentence number {i} says a little more." for i in range(60))
+    w = world(*(make(f"n{i}", body=long_body) for i in range(4)))
+    budget = 400
+    selection = assemble(w, named("n0", "n1", "n2", "n3"), [], chapter=None, budget=budget,
+                         count=words, limits=Limits(entry_tokens=400, brief_tokens=40))
+    assert [h.id for h in selection.entries] == ["n0", "n1", "n2", "n3"]
+    assert selection.dropped == [] and selection.tokens <= budget
 
 
 def test_related_is_one_hop_only():
@@ -146,18 +178,18 @@ def test_overflow_at_a_join_drops_an_entry_only_if_its_first_sentence_cannot_fit
 def test_direct_matches_fill_the_budget_before_related_entries():
     w = world(make("a", related=("r",)), make("r"), make("d"))
     block = words(entry_block(make("a")))
-    # a is named and the top vector hit; its related r gets half of that (1/61), which beats
-    # d, named second (1/62): r must still wait until every direct hit is in
-    selection = run(w, named("a", "d"), [("a", 0.9)],
-                    budget=words(header_line("test")) + 2 * block)
+    selection = run(w, named("a", "d"), budget=words(header_line("test")) + 2 * block)
     assert [h.id for h in selection.entries] == ["a", "d"]
     assert [(h.id, h.trigger) for h in selection.dropped] == [("r", "related")]
-    assert selection.dropped[0].score > selection.entries[1].score
 
 
-def test_priority_still_outranks_the_direct_before_related_rule():
-    w = world(make("a", related=("r",)), make("r", priority=10), make("d"))
+def test_priority_orders_entries_within_a_tier_never_across_tiers():
+    w = world(make("a", related=("r",)), make("r", priority=10), make("d", priority=5),
+              make("v", priority=99))
     block = words(entry_block(make("a")))
-    selection = run(w, named("a", "d"), budget=words(header_line("test")) + 2 * block)
-    assert [(h.id, h.trigger) for h in selection.entries] == [("a", "name"), ("r", "related")]
-    assert [h.id for h in selection.dropped] == ["d"]
+    selection = run(w, named("a", "d"), [("v", 0.9)],
+                    budget=words(header_line("test")) + 2 * block)
+    assert [(h.id, h.trigger) for h in selection.entries] == [("a", "name"), ("d", "name")]
+    assert [h.id for h in selection.dropped] == ["r", "v"]
+    first = run(w, named("a", "d"), budget=words(header_line("test")) + block)
+    assert [h.id for h in first.entries] == ["d"]  # the higher priority of the two named
