@@ -48,6 +48,9 @@ def build_app(settings: GatewaySettings | None = None, *,
             try:
                 yield
             finally:
+                # first, without blocking: cancelling the task does not stop the thread that
+                # builds the index, and the gather below would wait for it
+                lore.engine.interrupt()
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)

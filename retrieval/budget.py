@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from retrieval.entry import Entry
-from retrieval.render import cut_points, entry_block, shortened
+from retrieval.render import entry_block, shortened, shortening_points
 
 SEPARATOR = "\n\n"
 MIN_SHORTENED_TOKENS = 24  # a stub shorter than this says too little to be worth the room
@@ -98,7 +98,7 @@ def shorten(entry: Entry, room: int, count: Callable[[str], int],
     """The longest whole-sentence prefix of `entry` (as a block) within `room` tokens, or None
     when not even the first sentence fits or the result is shorter than `minimum`. Cached:
     entries are immutable snapshots, and the same caps come back request after request."""
-    points = [p for p in cut_points(entry.body) if shortened(entry.body, p)]
+    points = shortening_points(entry.body)
     first = entry_block(entry, shortened(entry.body, points[0])) if points else ""
     if not first or count(first) > room:  # not even the first sentence fits
         return None

@@ -20,7 +20,7 @@ from retrieval.errors import RetrievalError, UnknownWorld
 from retrieval.index import IndexReport, sync
 from retrieval.messages import recent_texts, tail_words
 from retrieval.select import Limits, Selection, assemble, empty
-from retrieval.semantic import admit
+from retrieval.semantic import Meaning, admit, meaning
 from retrieval.settings import RetrievalSettings
 from retrieval.store import LoreStore
 from retrieval.tokens import load_counter
@@ -185,12 +185,18 @@ class LoreEngine:
             return empty(world)
         texts = recent_texts(messages, self.settings.recent_turns, self.settings.scan_chars)
         keyword = state.triggers.find(texts, chapter)
-        # meaning fills in only where the newest message names nothing: next to a named
-        # entry, the entries "like" the scene are its neighbours, most often the wrong ones
-        named_now = any(hit.age == 0 for hit in keyword)
-        vector = [] if named_now else self._vector_hits(state, texts)
+        found = self._meaning(state, texts)
+        # meaning adds entries of its own only where the newest message names nothing: next
+        # to a named entry, the entries "like" the scene are its neighbours, often the wrong
+        # ones. Elsewhere it only vouches: for a related entry, or a sentence-opening "Hope".
+        named_now = any(hit.age == 0 and not hit.weak for hit in keyword)
+        vector = [] if named_now else admit(
+            found, state.world.entries, threshold=self.settings.vector_threshold,
+            margin=self.settings.vector_margin, top_k=self.settings.vector_top_k,
+            exclude=state.triggers.ordinary_uses(texts[-1]) if texts else ())
         return assemble(state.world, keyword, vector, chapter=chapter, budget=budget,
-                        count=self._counter(), limits=self._limits)
+                        count=self._counter(), limits=self._limits,
+                        vouched=found.standing(self.settings.support_margin))
 
     def search(self, world: str, query: str, *, chapter: int | None = None,
                budget_tokens: int | None = None) -> Selection:
@@ -198,14 +204,14 @@ class LoreEngine:
         return self.select(world, [{"role": "user", "content": query}], chapter=chapter,
                            budget_tokens=budget_tokens)
 
-    def _vector_hits(self, state: _Loaded, texts: list[str]) -> list[tuple[str, float]]:
-        """Entries found by meaning in the newest message alone: it is the scene being
-        written, and earlier turns had their say when they were new."""
+    def _meaning(self, state: _Loaded, texts: list[str]) -> Meaning:
+        """What the newest message is about, by meaning: it is the scene being written, and
+        earlier turns had their say when they were new."""
         settings = self.settings
         newest = texts[-1] if texts else ""
         if (settings.vector_top_k == 0 or len(words(newest)) < MIN_QUERY_WORDS
                 or state.collection is None or state.chunks == 0):
-            return []
+            return Meaning()
         query = tail_words(newest, QUERY_WORDS)
         n_results = min(FIELD_CHUNKS, state.chunks)
         key = (state.world.name, state.version, n_results, query)
@@ -214,9 +220,7 @@ class LoreEngine:
             vectors = self._vectors_for([query])
             chunk_hits = self.store.query(state.collection, vectors, n_results)[0]
             self._query_hits.put(key, chunk_hits)
-        return admit(chunk_hits, state.world.entries, threshold=settings.vector_threshold,
-                     margin=settings.vector_margin, top_k=settings.vector_top_k,
-                     exclude=state.triggers.ordinary_uses(newest))
+        return meaning(chunk_hits, state.world.entries)
 
     def _vectors_for(self, texts: list[str]) -> list[Any]:
         """Embed only texts not seen before: a chat re-sends its earlier messages every turn.

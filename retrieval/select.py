@@ -11,7 +11,7 @@ the ceiling; what a scene needs is usually well under it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 from retrieval.budget import SEPARATOR, Candidate, Placed, fill, trim
@@ -65,13 +65,18 @@ def assemble(
     budget: int,
     count: Callable[[str], int],
     limits: Limits = Limits(),
+    vouched: Collection[str] | None = None,
 ) -> Selection:
     """`keyword` and `vector` are ranked best first; `vector` has already earned its place
-    (threshold and margin) and is cut to `limits.semantic` here."""
+    (threshold and margin) and is cut to `limits.semantic` here. `vouched` are the entries
+    meaning says the text is about (None: all): a related entry, or a keyword hit that is
+    only an ordinary word opening a sentence, needs to be one of them."""
     if budget <= 0:
         return empty(world.name)
+    supported = (lambda _: True) if vouched is None else vouched.__contains__
+    keyword = [hit for hit in keyword if not hit.weak or supported(hit.entry_id)]
     candidates = _named(world, keyword, chapter, limits)
-    _add_related(world, candidates, chapter, limits)
+    _add_related(world, candidates, chapter, limits, supported)
     _add_semantic(world, candidates, vector, chapter, limits)
     if chapter is None:
         _prefer_current(candidates)
@@ -101,8 +106,9 @@ def _named(world: World, keyword: Sequence[KeywordHit], chapter: int | None,
 
 
 def _add_related(world: World, candidates: dict[str, Candidate], chapter: int | None,
-                 limits: Limits) -> None:
-    """One hop from the named entries, best-named first, each parent in its own order."""
+                 limits: Limits, supported: Callable[[str], bool]) -> None:
+    """One hop from the named entries, best-named first, each parent in its own order; only
+    entries meaning vouches for, and never a character."""
     parents = sorted(candidates.values(), key=lambda c: -c.score)
     added = 0
     for parent in parents:
@@ -112,8 +118,11 @@ def _add_related(world: World, candidates: dict[str, Candidate], chapter: int | 
             if added >= limits.related:
                 return
             entry = world.entries.get(ref)
+            # a person comes in when the scene names them: a character merely mentioned in
+            # another's entry is the classic wrong person in the scene
             if (entry is None or ref in candidates or entry.only_when_named
-                    or not _holds(entry, chapter)):
+                    or entry.type == "character" or not _holds(entry, chapter)
+                    or not supported(ref)):
                 continue
             candidates[ref] = Candidate(entry, parent.score / 2, "related", limits.brief_tokens,
                                         f"related to {parent.entry.id}")

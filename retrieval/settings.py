@@ -65,6 +65,14 @@ class RetrievalSettings(BaseSettings):
         description="How far an entry found only by meaning must stand above the field (the "
         "median similarity of the 12 closest entries): off-topic text lifts none clear.",
     )
+    support_margin: float = Field(
+        0.05,
+        ge=0.0,
+        le=2.0,
+        description="How far above the field meaning must place an entry to vouch for it: a "
+        "related entry, or a name that is an ordinary word opening a sentence ('Hope was "
+        "gone'), comes in only then.",
+    )
     vector_top_k: int = Field(
         1, ge=0, description="Most entries semantic search adds; 0 turns semantic search off."
     )

@@ -59,12 +59,14 @@ class KeywordHit:
     count: int  # mentions across the scanned messages
     age: int  # 0 = mentioned in the newest message, 1 = the one before, ...
     why: str = ""  # the phrase that fired, and how a shared one was resolved
+    weak: bool = False  # every mention was a sentence-opening ordinary word ("Hope was...")
 
 
 @dataclass(frozen=True)
 class _Mention:
     position: int  # token index in its text
     triggers: tuple[Trigger, ...]
+    weak: bool = False  # an ordinary word capitalised only because a sentence starts there
 
 
 @dataclass(frozen=True)
@@ -141,10 +143,12 @@ def entry_triggers(entry: Entry) -> list[Trigger]:
         key = phrase_key(phrase)
         if not key or key in found:  # keep the strongest kind for a repeated phrase
             continue
-        if entry.case_sensitive is None:
-            sensitive = phrase != phrase.lower() and is_common_phrase(phrase)
-        else:
+        if entry.case_sensitive is not None:
             sensitive = entry.case_sensitive
+        elif kind == "part":  # "sterling work", "the bell rang": a name part is capitalised
+            sensitive = True
+        else:
+            sensitive = phrase != phrase.lower() and is_common_phrase(phrase)
         found[key] = Trigger(entry.id, phrase, kind, sensitive, person)
     return list(found.values())
 
@@ -182,10 +186,10 @@ class TriggerIndex:
                 for scan, age in zip(scans, ages, strict=True)]
         clear = _named_clearly(live, ages)
         best: dict[str, KeywordHit] = {}
-        for scan_live, age in zip(live, ages, strict=True):
-            for triggers in scan_live:
+        for scan, scan_live, age in zip(scans, live, ages, strict=True):
+            for mention, triggers in zip(scan.mentions, scan_live, strict=True):
                 for trigger, why in _resolve(triggers, clear):
-                    _count(best, trigger, age, why)
+                    _count(best, trigger, age, why, mention.weak)
         hits = [hit for hit in best.values() if self._secondary_ok(hit.entry_id, scans)]
         return sorted(hits, key=_rank)
 
@@ -221,7 +225,9 @@ class TriggerIndex:
         }[entry.secondary_logic]
 
     def _scan(self, text: str) -> _Scan:
-        originals = words(text)
+        found = list(_TOKEN.finditer(text))
+        originals = [match.group() for match in found]
+        spans = [match.span() for match in found]
         folded = [fold(token) for token in originals]
         mentions: list[_Mention] = []
         lowercase: set[str] = set()
@@ -240,7 +246,9 @@ class TriggerIndex:
                 fresh = tuple(t for t in matching if not (inside and t.kind == "part")
                               and last_end.get(t.entry_id, -1) <= start)
                 if fresh:
-                    mentions.append(_Mention(start, fresh))
+                    weak = _opens_sentence(text, spans, start) and is_common_phrase(
+                        " ".join(originals[start : start + length]))
+                    mentions.append(_Mention(start, fresh, weak))
                     for trigger in fresh:
                         last_end[trigger.entry_id] = start + length
                 if matching:  # shorter phrases from here on sit inside this one
@@ -309,16 +317,27 @@ def _why(trigger: Trigger) -> str:
     return f"{label} '{trigger.phrase}'"
 
 
-def _count(best: dict[str, KeywordHit], trigger: Trigger, age: int, why: str) -> None:
+def _count(best: dict[str, KeywordHit], trigger: Trigger, age: int, why: str,
+           weak: bool) -> None:
     kind = "alias" if trigger.kind == "part" else trigger.kind
     seen = best.get(trigger.entry_id)
     if seen is None:
-        best[trigger.entry_id] = KeywordHit(trigger.entry_id, kind, 1, age, why)
+        best[trigger.entry_id] = KeywordHit(trigger.entry_id, kind, 1, age, why, weak)
         return
     stronger = min(seen.kind, kind, key=KINDS.index)
     reason = seen.why if KINDS.index(seen.kind) <= KINDS.index(kind) else why
     best[trigger.entry_id] = KeywordHit(trigger.entry_id, stronger, seen.count + 1,
-                                        min(seen.age, age), reason)
+                                        min(seen.age, age), reason, seen.weak and weak)
+
+
+_OPENERS = ".!?…:;\"“”‘’'(—–-\n"
+
+
+def _opens_sentence(text: str, spans: list[tuple[int, int]], position: int) -> bool:
+    """Whether word `position` starts the text, a sentence or a quotation."""
+    gap = text[spans[position - 1][1] : spans[position][0]] if position else ""
+    stripped = gap.strip()
+    return not stripped or stripped[-1] in _OPENERS
 
 
 def _contains(scan: _Scan, key: tuple[str, ...]) -> bool:

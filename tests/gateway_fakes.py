@@ -34,6 +34,9 @@ class FakeEngine:
     def close(self) -> None:
         pass
 
+    def interrupt(self) -> None:
+        pass
+
     def world_names(self) -> list[str]:
         return sorted(self.worlds)
 
