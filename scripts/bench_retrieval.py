@@ -1,5 +1,15 @@
 """Lore retrieval figures, measured in one run on one machine.
 
+  * labelled cases (--cases-only runs just this part): both sample worlds' labelled requests,
+    tests/data/retrieval_cases.yaml on worlds/scifi_world and tests/data/harbour_cases.yaml on
+    worlds/harbour_world, at the default settings and each world's budget: recall of named and
+    described entries, violation rate (cases that inject an `absent` entry, or anything but the
+    always-entries where only those may go in), clean-negative rate (only_always cases that get
+    only the always-entries), mean injected lore tokens and selection latency p50/p95 with every
+    request new text (engine.clear_caches() before each), per kind and overall. With
+    --baseline REV the same cases also run on the `retrieval` package of another commit (a git
+    worktree, in its own subprocess, so two versions never share an interpreter), side by side
+    in one markdown table. Both sides read the cases and worlds of this tree.
   * index: a full index of a generated 1,000-entry world, then re-indexing after one file edit
   * selection latency over replayed chats (each turn re-sends the earlier messages plus the
     assistant's reply and a new user message), four ways on the same requests: keyword only
@@ -8,13 +18,14 @@
     cache only (the reply is embedded inside the next request); every cache cleared. Each
     semantic way is timed for every embedding pipeline (--embedder), interleaved request by
     request, with the vectors' agreement to a float32 run and whether the selections match
-  * recall on the labelled requests in tests/data/retrieval_cases.yaml against
-    worlds/scifi_world: named/aliased entries, described-but-unnamed entries, off-topic
-    requests, and a sweep of the vector threshold
+  * recall on tests/data/retrieval_cases.yaml against worlds/scifi_world at a budget of
+    100,000 tokens, and a sweep of the vector threshold
 
-Results: scripts/results/retrieval-<date>.json, with the settings and machine load.
+Results: scripts/results/retrieval-<date>.json (retrieval-cases-<date>.json and .md with
+--cases-only), with the settings and machine load.
 Usage: python scripts/bench_retrieval.py [--entries 1000] [--conversations 12] [--turns 8]
        [--embedder both|direct|encode]   (both: before/after embedding pipelines side by side)
+       [--baseline REV] [--case-repeats 3] [--cases-only | --skip-cases] [--skip-recall]
 """
 
 from __future__ import annotations
@@ -26,18 +37,30 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench_results import save_results  # noqa: E402
-from retrieval import LoreEngine, RetrievalSettings  # noqa: E402
 from synthetic_world import ADJECTIVES, NOUNS, generate_world, sentence  # noqa: E402
+
+if TYPE_CHECKING:  # imported at run time only once the worker has picked its package
+    from retrieval import LoreEngine, RetrievalSettings
+
+LABELLED = {"scifi_world": REPO / "tests/data/retrieval_cases.yaml",
+            "harbour_world": REPO / "tests/data/harbour_cases.yaml"}
+CASE_KINDS = ("name", "alias", "title", "possessive", "first-name", "described", "related",
+              "chapter", "common-word", "shared-name", "multi-turn", "off-topic", "long-draft")
+GOALS = {"recall": ">= 0.97", "violation_rate": "<= 0.05", "clean_negative_rate": ">= 0.95",
+         "mean_tokens": "<= 1200", "p50_ms": "<= 20", "p95_ms": "<= 50"}
+TOKENIZER_DIRS = (REPO / "merged_models" / "current", REPO / "models" / "SmolLM2-135M-Instruct")
 
 GENERIC_REQUESTS = (
     "Continue the story.", "Rewrite the last paragraph so it is tighter and more tense.",
@@ -101,7 +124,7 @@ def time_selection(engines: dict[str, LoreEngine], world: str, requests: list[li
             engine = engines[name]
             if cold:
                 engine.clear_caches()
-            if warm_replies:
+            if warm_replies and hasattr(engine, "warm"):
                 engine.warm([m["content"] for m in request if m["role"] == "assistant"])
             started, started_cpu = time.perf_counter(), time.process_time()
             engine.select(world, request)
@@ -154,11 +177,15 @@ def same_selections(engines: dict[str, LoreEngine], world: str,
 
 
 def open_engines(settings: RetrievalSettings, pipelines: list[str]) -> dict[str, LoreEngine]:
+    from retrieval import LoreEngine
+
     return {name: LoreEngine(settings.model_copy(update={"embed_pipeline": name}))
             for name in pipelines}
 
 
 def bench_generated(args: argparse.Namespace, work: Path) -> dict:
+    from retrieval import RetrievalSettings
+
     worlds = work / "worlds"
     names = generate_world(worlds / "bench_world", args.entries, seed=args.seed)
     settings = RetrievalSettings(worlds_dir=worlds, index_dir=work / "index")
@@ -186,7 +213,9 @@ def bench_generated(args: argparse.Namespace, work: Path) -> dict:
     requests = [r for chat in chats(rng, names, args.conversations, args.turns) for r in chat]
     print(f"[bench] selection latency over {len(requests)} chat requests, "
           f"{' vs '.join(engines)} interleaved", flush=True)
-    gateway_warm = time_selection(engines, "bench_world", requests, warm_replies=True)
+    # engines that embed only the newest message have no engine.warm (nothing to pre-embed)
+    gateway_warm = (time_selection(engines, "bench_world", requests, warm_replies=True)
+                    if hasattr(engine, "warm") else "engine.warm not available")
     semantic = time_selection(engines, "bench_world", requests)
     cold = time_selection(engines, "bench_world", requests, cold=True)
     own = engine.settings
@@ -218,6 +247,8 @@ def bench_generated(args: argparse.Namespace, work: Path) -> dict:
 
 
 def bench_recall(work: Path, pipelines: list[str]) -> dict:
+    from retrieval import RetrievalSettings
+
     cases = yaml.safe_load((REPO / "tests/data/retrieval_cases.yaml").read_text())["cases"]
     settings = RetrievalSettings(worlds_dir=REPO / "worlds", index_dir=work / "scifi-index")
     engines = open_engines(settings, pipelines)
@@ -285,12 +316,239 @@ def _recall(engine: LoreEngine, cases: list[dict], always: set[str]) -> dict:
     }
 
 
+# labelled cases ---------------------------------------------------------------------------------
+
+def load_labelled(world: str) -> list[dict]:
+    return yaml.safe_load(LABELLED[world].read_text(encoding="utf-8"))["cases"]
+
+
+def tokenizer_dir() -> Path | None:
+    """The served model's tokenizer as this tree finds it, handed to both sides so that a
+    baseline worktree (which has no models/) counts tokens the same way."""
+    return next((d for d in TOKENIZER_DIRS if (d / "tokenizer.json").exists()), None)
+
+
+def _case_messages(case: dict) -> list[dict]:
+    return case.get("messages") or [{"role": "user", "content": case["text"]}]
+
+
+def measure_cases(worlds: list[str], repeats: int, index_dir: Path,
+                  tokenizer: Path | None) -> dict:
+    """Run in a worker, on whichever `retrieval` package is first on sys.path: every labelled
+    case of `worlds` once for its selection, then `repeats` timed passes with every cache
+    cleared before each request (every request new text)."""
+    import retrieval
+    from retrieval import LoreEngine, RetrievalSettings
+
+    fields: dict = {"worlds_dir": REPO / "worlds", "index_dir": index_dir}
+    if tokenizer is not None:
+        fields["tokenizer_dir"] = tokenizer
+    settings = RetrievalSettings(**fields)
+    engine = LoreEngine(settings)
+    clear = getattr(engine, "clear_caches", lambda: None)
+    result: dict = {"package": str(Path(retrieval.__file__).resolve().parent),
+                    "settings": json.loads(settings.model_dump_json()), "worlds": {}}
+    for world in worlds:
+        started = time.perf_counter()
+        engine.reindex(world)
+        index_s = time.perf_counter() - started
+        entries = engine.world(world).entries
+        for text in GENERIC_REQUESTS[:4]:  # first-call costs: model, tokenizer, Chroma reader
+            engine.select(world, [{"role": "user", "content": text}])
+        records = []
+        cases = load_labelled(world)
+        for case in cases:
+            chapter = case.get("chapter")
+            clear()
+            selection = engine.select(world, _case_messages(case), chapter=chapter)
+            always = {e.id for e in entries.values() if e.always
+                      and (chapter is None or e.holds_at(chapter))}
+            triggers = {hit.id: hit.trigger for hit in selection.entries}
+            wanted = [*case.get("named", []), *case.get("described", [])]
+            unwanted = [e for e in case.get("absent", []) if e in triggers]
+            if case.get("only_always"):
+                unwanted += sorted(set(triggers) - always - set(unwanted))
+            records.append({
+                "id": case["id"], "kind": case["kind"], "triggers": triggers,
+                "tokens": selection.tokens,
+                "wanted": len(wanted), "found": sum(e in triggers for e in wanted),
+                "missed": [e for e in wanted if e not in triggers],
+                "named_not_by_request": [e for e in case.get("named", [])
+                                         if triggers.get(e) in (None, "related")],
+                "unwanted": unwanted,
+                "only_always": bool(case.get("only_always")),
+                "clean": bool(case.get("only_always")) and set(triggers) <= always,
+                "ms": [],
+            })
+        for rep in range(repeats):
+            order = list(zip(cases, records, strict=True))
+            for case, record in order if rep % 2 == 0 else order[::-1]:
+                clear()
+                started = time.perf_counter()
+                engine.select(world, _case_messages(case), chapter=case.get("chapter"))
+                record["ms"].append(round((time.perf_counter() - started) * 1000, 3))
+        result["worlds"][world] = {"entries": len(entries), "index_s": round(index_s, 2),
+                                   "cases": records}
+    result["tokenizer"] = getattr(engine, "tokenizer", "") or str(tokenizer)
+    engine.close()
+    return result
+
+
+def _quantile(samples: list[float], q: float) -> float | None:
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+def case_figures(records: list[dict]) -> dict:
+    wanted = sum(r["wanted"] for r in records)
+    negatives = [r for r in records if r["only_always"]]
+    timings = [ms for r in records for ms in r["ms"]]
+    return {
+        "cases": len(records),
+        "recall": round(sum(r["found"] for r in records) / wanted, 3) if wanted else None,
+        "violation_rate": round(sum(bool(r["unwanted"]) for r in records) / len(records), 3),
+        "clean_negative_rate": (round(sum(r["clean"] for r in negatives) / len(negatives), 3)
+                                if negatives else None),
+        "mean_tokens": round(statistics.fmean(r["tokens"] for r in records), 1),
+        "p50_ms": _quantile(timings, 0.50),
+        "p95_ms": _quantile(timings, 0.95),
+    }
+
+
+def summarise_cases(measured: dict) -> dict:
+    """Figures per world and kind, per world overall, and over both worlds."""
+    summary: dict = {}
+    every = []
+    for world, data in measured["worlds"].items():
+        records = data["cases"]
+        every += records
+        kinds = [k for k in CASE_KINDS if any(r["kind"] == k for r in records)]
+        summary[world] = {kind: case_figures([r for r in records if r["kind"] == kind])
+                          for kind in kinds}
+        summary[world]["all"] = case_figures(records)
+    summary["both_worlds"] = {
+        kind: case_figures([r for r in every if r["kind"] == kind])
+        for kind in CASE_KINDS if any(r["kind"] == kind for r in every)}
+    summary["both_worlds"]["all"] = case_figures(every)
+    return summary
+
+
+def run_case_worker(package_root: Path, worlds: list[str], repeats: int, work: Path,
+                    label: str) -> dict:
+    """This script in a fresh interpreter with `package_root` first on sys.path."""
+    out = work / f"cases-{label}-{'-'.join(worlds)}.json"
+    tokenizer = tokenizer_dir()
+    command = [sys.executable, str(Path(__file__).resolve()), "--case-worker",
+               "--package-root", str(package_root), "--worlds", *worlds,
+               "--case-repeats", str(repeats), "--index-dir", str(work / f"index-{label}"),
+               "--json-out", str(out)]
+    if tokenizer is not None:
+        command += ["--tokenizer-dir", str(tokenizer)]
+    print(f"[bench] labelled cases on {', '.join(worlds)}: {label} ({package_root})", flush=True)
+    subprocess.run(command, check=True, cwd=REPO)
+    measured = json.loads(out.read_text())
+    if Path(measured["package"]) != (package_root / "retrieval").resolve():
+        raise RuntimeError(f"the {label} worker imported {measured['package']}, "
+                           f"not {package_root / 'retrieval'}")
+    return measured
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def bench_cases(baseline: str | None, repeats: int, work: Path) -> dict:
+    """The labelled cases on this tree, and on `baseline` (a commit) when given, world by world
+    and alternating which side goes first, so load from other processes falls on both."""
+    def tree() -> str:
+        dirty = bool(git("status", "--porcelain", "--", "retrieval"))
+        return (f"working tree at {git('rev-parse', 'HEAD')[:12]}"
+                + (" with uncommitted changes in retrieval/" if dirty else ""))
+
+    sides = {"current": REPO}
+    described = {"current": tree()}
+    trees: dict[str, str] = {}  # the current tree as each world's worker found it
+    worktree = None
+    if baseline is not None:
+        sha = git("rev-parse", "--verify", f"{baseline}^{{commit}}")
+        worktree = work / f"baseline-{sha[:12]}"
+        git("worktree", "add", "--detach", str(worktree), sha)
+        sides = {"baseline": worktree, "current": REPO}
+        described["baseline"] = f"{baseline} = {sha[:12]}"
+    try:
+        measured: dict = {side: {"worlds": {}} for side in sides}
+        for index, world in enumerate(LABELLED):
+            order = list(sides) if index % 2 == 0 else list(sides)[::-1]
+            for side in order:
+                if side == "current":
+                    trees[world] = tree()
+                one = run_case_worker(sides[side], [world], repeats, work, side)
+                measured[side]["worlds"][world] = one["worlds"][world]
+                measured[side].update({k: v for k, v in one.items() if k != "worlds"})
+    finally:
+        if worktree is not None:
+            git("worktree", "remove", "--force", str(worktree))
+    if len(set(trees.values())) > 1 or described["current"] not in trees.values():
+        described["current"] = "; ".join(f"{w}: {t}" for w, t in trees.items())
+        print(f"[bench] warning: the working tree changed during the run ({described['current']})",
+              flush=True)
+    result = {"sides": described, "repeats": repeats, "goals": GOALS,
+              "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+    for side, data in measured.items():
+        result[side] = {"package": data["package"], "tokenizer": data.get("tokenizer"),
+                        "settings": data["settings"], "summary": summarise_cases(data),
+                        "worlds": data["worlds"]}
+    result["table_markdown"] = cases_table(result)
+    return result
+
+
+def cases_table(result: dict) -> str:
+    """One markdown table: per world and kind, baseline → current where there is a baseline."""
+    sides = [s for s in ("baseline", "current") if s in result]
+    columns = [("recall", "recall", 3), ("violations", "violation_rate", 3),
+               ("clean negatives", "clean_negative_rate", 3), ("mean tokens", "mean_tokens", 0),
+               ("p50 ms", "p50_ms", 1), ("p95 ms", "p95_ms", 1)]
+
+    def cell(row: dict, key: str, digits: int) -> str:
+        values = [row[s].get(key) for s in sides]
+        shown = ["-" if v is None else f"{v:.{digits}f}" for v in values]
+        return " → ".join(shown)
+
+    header = " → ".join(sides)
+    lines = [f"Labelled cases, {header} (each cell: {header}); latency with every request new "
+             f"text, {result['repeats']} timed passes per case.", "",
+             "| world | kind | cases | " + " | ".join(c[0] for c in columns) + " |",
+             "|---|---|---:|" + "---:|" * len(columns)]
+    current = result["current"]["summary"]
+    for world in [*LABELLED, "both_worlds"]:
+        for kind, row in current[world].items():
+            merged = {s: result[s]["summary"][world].get(kind, {}) for s in sides}
+            label = f"**{kind}**" if kind == "all" else kind
+            lines.append(f"| {world} | {label} | {row['cases']} | "
+                         + " | ".join(cell(merged, key, d) for _, key, d in columns) + " |")
+    lines.append("| goal | | | " + " | ".join(GOALS[key] for _, key, _ in columns) + " |")
+    for side in sides:
+        lines.append(f"\n{side}: {result['sides'][side]}")
+    return "\n".join(lines)
+
+
 def machine() -> dict:
     import torch
 
     return {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def case_worker(args: argparse.Namespace) -> int:
+    sys.path.insert(0, str(args.package_root.resolve()))
+    logging.basicConfig(level=logging.WARNING)
+    measured = measure_cases(args.worlds, args.case_repeats, args.index_dir, args.tokenizer_dir)
+    args.json_out.write_text(json.dumps(measured))
+    return 0
 
 
 def main() -> int:
@@ -303,31 +561,67 @@ def main() -> int:
     parser.add_argument("--embedder", choices=("both", "direct", "encode"), default="both",
                         help="embedding pipeline(s) timed: both = sentence-transformers encode "
                         "(before) and the direct pipeline (after), side by side")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also run the labelled cases on the retrieval package of this "
+                        "commit (git worktree + subprocess), side by side")
+    parser.add_argument("--case-repeats", type=int, default=3,
+                        help="timed passes over the labelled cases (every cache cleared)")
+    parts = parser.add_mutually_exclusive_group()
+    parts.add_argument("--cases-only", action="store_true",
+                       help="only the labelled cases (no generated world, no threshold sweep)")
+    parts.add_argument("--skip-cases", action="store_true")
+    worker = parser.add_argument_group("internal: one side of the labelled cases")
+    worker.add_argument("--case-worker", action="store_true", help=argparse.SUPPRESS)
+    worker.add_argument("--package-root", type=Path, help=argparse.SUPPRESS)
+    worker.add_argument("--worlds", nargs="+", default=list(LABELLED), help=argparse.SUPPRESS)
+    worker.add_argument("--index-dir", type=Path, help=argparse.SUPPRESS)
+    worker.add_argument("--tokenizer-dir", type=Path, help=argparse.SUPPRESS)
+    worker.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.case_worker:
+        return case_worker(args)
     args.pipelines = ["encode", "direct"] if args.embedder == "both" else [args.embedder]
     logging.basicConfig(level=logging.WARNING)
     random.seed(args.seed)
-    settings = RetrievalSettings()
     results: dict = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine_before": machine(),
-        "settings": {"entries": args.entries, "conversations": args.conversations,
-                     "turns": args.turns, "seed": args.seed,
-                     "recent_turns": settings.recent_turns,
-                     "vector_threshold": settings.vector_threshold,
-                     "vector_top_k": settings.vector_top_k,
-                     "embed_threads": settings.embed_threads,
-                     "embed_pipelines": args.pipelines,
-                     "budget_tokens": "world.yaml (1024)", "embed_model": "all-MiniLM-L6-v2"},
     }
     with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp:
         work = Path(tmp)
-        results["generated_world"] = bench_generated(args, work)
-        if not args.skip_recall:
-            results["recall_scifi_world"] = bench_recall(work, args.pipelines)
+        if not args.skip_cases:
+            results["labelled_cases"] = bench_cases(args.baseline, args.case_repeats, work)
+        if not args.cases_only:
+            from retrieval import RetrievalSettings
+
+            settings = RetrievalSettings()
+            results["settings"] = {
+                "entries": args.entries, "conversations": args.conversations,
+                "turns": args.turns, "seed": args.seed, "recent_turns": settings.recent_turns,
+                "vector_threshold": settings.vector_threshold,
+                "vector_top_k": settings.vector_top_k, "embed_threads": settings.embed_threads,
+                "embed_pipelines": args.pipelines, "budget_tokens": "world.yaml (1024)",
+                "embed_model": "all-MiniLM-L6-v2"}
+            results["generated_world"] = bench_generated(args, work)
+            if not args.skip_recall:
+                results["recall_scifi_world"] = bench_recall(work, args.pipelines)
     results["machine_after"] = machine()
-    out = save_results("retrieval", results)
-    print(json.dumps(results, indent=2))
+    out = save_results("retrieval-cases" if args.cases_only else "retrieval", results)
+    table = results.get("labelled_cases", {}).get("table_markdown")
+    if table:
+        out.with_suffix(".md").write_text(table + "\n")
+    if args.cases_only:
+        summary = {side: results["labelled_cases"][side]["summary"]
+                   for side in ("baseline", "current") if side in results["labelled_cases"]}
+        print(json.dumps(summary, indent=2))
+    else:  # the per-case records stay in the file
+        shown = json.loads(json.dumps(results))
+        for side in ("baseline", "current"):
+            shown.get("labelled_cases", {}).get(side, {}).pop("worlds", None)
+        shown.get("labelled_cases", {}).pop("table_markdown", None)
+        print(json.dumps(shown, indent=2))
+    if table:
+        print(table)
     print(f"[bench] wrote {out.relative_to(REPO)}")
     return 0
 
