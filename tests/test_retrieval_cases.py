@@ -4,10 +4,11 @@ worlds/scifi_world and tests/data/harbour_cases.yaml against worlds/harbour_worl
 
 A case is right when every `named` entry is selected by the request itself (any trigger but
 `related`), no `absent` entry is selected, and an `only_always` case gets nothing but the
-always-entries. Per world, the precision goals: recall of named + described entries
->= 0.97, violations (cases that inject an absent entry, or anything but the always-entries
-where only those may go in) <= 0.05, clean negatives (only_always cases that get only the always-entries) >= 0.95, mean
-injected lore tokens <= 1,200; the tests hold the engine to floors below them (see GOALS).
+always-entries. Per world, the goals: recall of named + described entries >= 0.97;
+violations (cases that inject an absent entry, or anything but the always-entries where only
+those may go in) <= 0.05; clean negatives (only_always cases that get only the
+always-entries) >= 0.95; mean injected lore tokens <= 1,200. The tests hold the engine to
+floors below them (see GOALS).
 scripts/bench_retrieval.py reports the same figures per kind."""
 
 from __future__ import annotations
