@@ -85,12 +85,12 @@ def stop_all(services: list[Service]) -> None:
     for service in running:
         _signal_group(service.process.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    while time.monotonic() < deadline and any(_group_alive(s.process.pid) for s in running):
+    while time.monotonic() < deadline and any(group_alive(s.process.pid) for s in running):
         for service in running:
             service.process.poll()  # reap the leader so it doesn't linger as a zombie
         time.sleep(0.2)
     for service in running:
-        if _group_alive(service.process.pid):
+        if group_alive(service.process.pid):
             print(f"[serve] {service.name} did not stop within {STOP_GRACE_SECONDS} s; "
                   "killing it", file=sys.stderr, flush=True)
         _signal_group(service.process.pid, signal.SIGKILL)
@@ -104,7 +104,7 @@ def _signal_group(group: int, sig: signal.Signals) -> None:
         os.killpg(group, sig)
 
 
-def _group_alive(group: int) -> bool:
+def group_alive(group: int) -> bool:
     try:
         os.killpg(group, 0)
     except ProcessLookupError:

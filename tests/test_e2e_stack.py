@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from e2e_stack import REPO, Stack, serve_stack
-from serve import STOP_GRACE_SECONDS
+from serve import STOP_GRACE_SECONDS, group_alive
 
 QUESTION = [{"role": "user", "content": "Describe Elena Vasquez's cybernetic arm in one line."}]
 NODE_DIR = REPO / ".loregate" / "node"
@@ -160,14 +160,6 @@ def test_a_deployed_model_restarts_vllm_while_the_gateway_answers_503(stack: Sta
     assert "new model deployed" in (stack.logs.parent / "serve.out").read_text()
 
 
-def _group_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_ctrl_c_stops_both_servers(stack: Stack):
     groups = {name: int((stack.run / f"{name}.pid").read_text()) for name in ("vllm", "gateway")}
     stack.process.send_signal(signal.SIGINT)
@@ -177,13 +169,13 @@ def test_ctrl_c_stops_both_servers(stack: Stack):
     try:
         stack.process.wait(timeout=limit)
     except subprocess.TimeoutExpired:
-        alive = [name for name, pid in groups.items() if _group_alive(pid)]
+        alive = [name for name, pid in groups.items() if group_alive(pid)]
         pytest.fail(f"make serve still running {limit} s after Ctrl-C; still alive: "
                     f"{alive or 'only serve.py itself'}\n"
                     + (stack.logs.parent / "serve.out").read_text(errors="replace")[-2000:])
     deadline = time.monotonic() + 5  # the kernel may take a moment to reap a killed group
-    while time.monotonic() < deadline and any(_group_alive(pid) for pid in groups.values()):
+    while time.monotonic() < deadline and any(group_alive(pid) for pid in groups.values()):
         time.sleep(0.1)
     # each server led its own process group, vLLM's engine workers included
-    alive = [name for name, pid in groups.items() if _group_alive(pid)]
+    alive = [name for name, pid in groups.items() if group_alive(pid)]
     assert alive == [], f"still running after make serve exited: {alive}"
