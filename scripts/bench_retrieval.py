@@ -463,10 +463,10 @@ def git(*args: str) -> str:
 def bench_cases(baseline: str | None, repeats: int, work: Path) -> dict:
     """The labelled cases on this tree, and on `baseline` (a commit) when given, world by world
     and alternating which side goes first, so load from other processes falls on both."""
-    def tree() -> str:
+    def tree() -> str:  # what matters is the retrieval package, not other files' commits
         dirty = bool(git("status", "--porcelain", "--", "retrieval"))
-        return (f"working tree at {git('rev-parse', 'HEAD')[:12]}"
-                + (" with uncommitted changes in retrieval/" if dirty else ""))
+        last = git("log", "-1", "--format=%h", "--", "retrieval")
+        return f"working tree, retrieval/ as of {last}" + (" plus uncommitted changes" * dirty)
 
     sides = {"current": REPO}
     described = {"current": tree()}
@@ -477,7 +477,8 @@ def bench_cases(baseline: str | None, repeats: int, work: Path) -> dict:
         worktree = work / f"baseline-{sha[:12]}"
         git("worktree", "add", "--detach", str(worktree), sha)
         sides = {"baseline": worktree, "current": REPO}
-        described["baseline"] = f"{baseline} = {sha[:12]}"
+        described["baseline"] = (f"{baseline} = {sha[:12]}, retrieval/ as of "
+                                 f"{git('log', '-1', '--format=%h', sha, '--', 'retrieval')}")
     try:
         measured: dict = {side: {"worlds": {}} for side in sides}
         for index, world in enumerate(LABELLED):
