@@ -164,6 +164,9 @@ def main() -> int:
     gateway = Service("gateway", ["scripts/serve_rag_proxy.sh", *sys.argv[1:2]],
                       f"http://127.0.0.1:{GATEWAY_PORT}/health")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # a shell that starts us in the background hands SIGINT down ignored: Ctrl-C must still
+    # stop both servers
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         print("[serve] starting vLLM (the first start takes a minute or more on a CPU)",
               flush=True)
