@@ -18,9 +18,10 @@ from retrieval.cache import LRU
 from retrieval.embed import Embedder
 from retrieval.errors import RetrievalError, UnknownWorld
 from retrieval.index import IndexReport, sync
+from retrieval.lexical import LexicalIndex
 from retrieval.messages import recent_texts, tail_words
 from retrieval.select import Limits, Selection, assemble, empty
-from retrieval.semantic import Meaning, admit, meaning
+from retrieval.semantic import WORDS_FLOOR, Evidence, admit, best_chunks, standing
 from retrieval.settings import RetrievalSettings
 from retrieval.store import LoreStore
 from retrieval.tokens import load_counter
@@ -48,6 +49,7 @@ CLOSE_WAIT_S = 1.5  # close() waits this long for an interrupted load to let go 
 class _Loaded:
     world: World
     triggers: TriggerIndex
+    lexical: LexicalIndex
     collection: Any | None
     chunks: int
     version: int
@@ -185,18 +187,23 @@ class LoreEngine:
             return empty(world)
         texts = recent_texts(messages, self.settings.recent_turns, self.settings.scan_chars)
         keyword = state.triggers.find(texts, chapter)
-        found = self._meaning(state, texts)
-        # meaning adds entries of its own only where the newest message names nothing: next
+        found = self._evidence(state, texts)
+        settings = self.settings
+        # the newest message's own evidence adds entries only where it names nothing: next
         # to a named entry, the entries "like" the scene are its neighbours, often the wrong
-        # ones. Elsewhere it only vouches: for a related entry, or a sentence-opening "Hope".
+        # ones. Elsewhere evidence only vouches: for a related entry, or a sentence-opening
+        # "Hope".
         named_now = any(hit.age == 0 and not hit.weak for hit in keyword)
-        vector = [] if named_now else admit(
-            found, state.world.entries, threshold=self.settings.vector_threshold,
-            margin=self.settings.vector_margin, top_k=self.settings.vector_top_k,
+        unnamed = [] if named_now else admit(
+            found, state.world.entries, threshold=settings.vector_threshold,
+            margin=settings.vector_margin, alone=settings.vector_alone_margin,
+            words_ratio=settings.words_ratio,
+            words_min=settings.words_min, words_support=settings.support_ratio,
+            top_k=settings.vector_top_k,
             exclude=state.triggers.ordinary_uses(texts[-1]) if texts else ())
-        return assemble(state.world, keyword, vector, chapter=chapter, budget=budget,
+        return assemble(state.world, keyword, unnamed, chapter=chapter, budget=budget,
                         count=self._counter(), limits=self._limits,
-                        vouched=found.standing(self.settings.support_margin))
+                        vouched=found.vouched(settings.support_margin, settings.support_ratio))
 
     def search(self, world: str, query: str, *, chapter: int | None = None,
                budget_tokens: int | None = None) -> Selection:
@@ -204,15 +211,20 @@ class LoreEngine:
         return self.select(world, [{"role": "user", "content": query}], chapter=chapter,
                            budget_tokens=budget_tokens)
 
-    def _meaning(self, state: _Loaded, texts: list[str]) -> Meaning:
-        """What the newest message is about, by meaning: it is the scene being written, and
-        earlier turns had their say when they were new."""
-        settings = self.settings
+    def _evidence(self, state: _Loaded, texts: list[str]) -> Evidence:
+        """What the newest message is about, by meaning and by its words: it is the scene
+        being written, and earlier turns had their say when they were new."""
         newest = texts[-1] if texts else ""
-        if (settings.vector_top_k == 0 or len(words(newest)) < MIN_QUERY_WORDS
-                or state.collection is None or state.chunks == 0):
-            return Meaning()
+        if len(words(newest)) < MIN_QUERY_WORDS:
+            return Evidence()
         query = tail_words(newest, QUERY_WORDS)
+        entries = state.world.entries
+        return Evidence(standing(best_chunks(self._nearest(state, query)), entries),
+                        standing(state.lexical.scores(query), entries, WORDS_FLOOR))
+
+    def _nearest(self, state: _Loaded, query: str) -> list[tuple[str, float]]:
+        if self.settings.vector_top_k == 0 or state.collection is None or state.chunks == 0:
+            return []
         n_results = min(FIELD_CHUNKS, state.chunks)
         key = (state.world.name, state.version, n_results, query)
         chunk_hits = self._query_hits.get(key)
@@ -220,7 +232,7 @@ class LoreEngine:
             vectors = self._vectors_for([query])
             chunk_hits = self.store.query(state.collection, vectors, n_results)[0]
             self._query_hits.put(key, chunk_hits)
-        return meaning(chunk_hits, state.world.entries)
+        return chunk_hits
 
     def _vectors_for(self, texts: list[str]) -> list[Any]:
         """Embed only texts not seen before: a chat re-sends its earlier messages every turn.
@@ -297,8 +309,9 @@ class LoreEngine:
     def _swap(self, name: str, world: World, collection: Any, chunks: int,
               error: str | None) -> None:
         self._versions += 1
-        self._states[name] = _Loaded(world, TriggerIndex(world.entries.values()), collection,
-                                     chunks, self._versions, error)
+        entries = world.entries.values()
+        self._states[name] = _Loaded(world, TriggerIndex(entries), LexicalIndex(entries),
+                                     collection, chunks, self._versions, error)
 
     def _on_change(self, worlds: set[str]) -> None:
         known = set(self.world_names())

@@ -1,8 +1,12 @@
-"""What meaning says about a text's entries. A vector hit is weak evidence: every entry of a
-world is somewhat similar to every passage of that world's prose, so an entry counts only by
-how far it stands above the field (the typical similarity of the closest entries to the same
-text). Off-topic text lifts no entry clear of the others; a description of one thing lifts
-that thing. Pure: chunk similarities in, entry judgements out."""
+"""What the newest message is about, beyond the names it uses: two signals, one judgement.
+
+Every entry of a world is somewhat like every passage of that world's prose, so neither signal
+counts by its raw score: an entry counts by how far it stands above the field (the typical
+score of the closest entries for the same text). Meaning (the embedding model) catches
+paraphrase; words (BM25, `retrieval/lexical.py`) catch the rarer words a description shares
+with its entry ("the register", "the lantern"), and are the sharper of the two on small
+worlds. Off-topic text lifts no entry clear of the others. Pure: scores in, judgements out.
+"""
 
 from __future__ import annotations
 
@@ -12,40 +16,73 @@ from dataclasses import dataclass, field
 
 from retrieval.entry import Entry
 
-FIELD_SIZE = 12  # entries whose similarities make up the field
+FIELD_SIZE = 12  # entries whose scores make up the field
+WORDS_FLOOR = 2.0  # BM25 field when a text shares words with few entries: one rare word is
+# not a description
 
 
 @dataclass(frozen=True)
-class Meaning:
-    """Each nearby entry's best-chunk similarity to the text, best first, and the field."""
+class Standing:
+    """One signal's scores for a text, best first, and its field."""
 
     ranked: list[tuple[str, float]] = field(default_factory=list)
     field: float = 0.0
 
-    def standing(self, margin: float) -> set[str]:
-        """Entries at least `margin` above the field: the text is about them."""
-        return {entry_id for entry_id, score in self.ranked if score - self.field >= margin}
+    def above(self, margin: float) -> list[tuple[str, float]]:
+        """Entries at least `margin` above the field (an additive scale: cosine)."""
+        return [(e, s) for e, s in self.ranked if s - self.field >= margin]
+
+    def times(self, ratio: float, minimum: float = 0.0) -> list[tuple[str, float]]:
+        """Entries at least `ratio` times the field and `minimum` (a scale from 0: BM25)."""
+        return [(e, s) for e, s in self.ranked if s >= ratio * self.field and s >= minimum]
 
 
-def meaning(chunk_hits: Sequence[tuple[str, float]], entries: Mapping[str, Entry]) -> Meaning:
-    """`chunk_hits` are the nearest chunks as (entry id, cosine); an entry scores its best."""
+def standing(scores: Mapping[str, float], entries: Mapping[str, Entry],
+             floor: float = -2.0) -> Standing:
+    ranked = sorted(((e, s) for e, s in scores.items() if e in entries),
+                    key=lambda item: (-item[1], item[0]))
+    if not ranked:
+        return Standing()
+    return Standing(ranked, max(floor, statistics.median(s for _, s in ranked[:FIELD_SIZE])))
+
+
+def best_chunks(chunk_hits: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """Entry -> the similarity of its best chunk, from (entry id, cosine) chunk hits."""
     best: dict[str, float] = {}
     for entry_id, similarity in chunk_hits:
-        if entry_id in entries and similarity > best.get(entry_id, -2.0):
-            best[entry_id] = similarity
-    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
-    if not ranked:
-        return Meaning()
-    return Meaning(ranked, statistics.median(score for _, score in ranked[:FIELD_SIZE]))
+        best[entry_id] = max(similarity, best.get(entry_id, -2.0))
+    return best
 
 
-def admit(found: Meaning, entries: Mapping[str, Entry], *, threshold: float, margin: float,
-          top_k: int, exclude: Collection[str] = ()) -> list[tuple[str, float]]:
-    """(entry id, similarity) of the entries that earn a place by meaning alone, best first:
-    above `threshold` and `margin` clear of the field, at most `top_k`."""
-    admitted = [
-        (entry_id, score) for entry_id, score in found.ranked
-        if score >= threshold and score - found.field >= margin and entry_id not in exclude
-        and not entries[entry_id].always and not entries[entry_id].only_when_named
-    ]
-    return admitted[:top_k]
+@dataclass(frozen=True)
+class Evidence:
+    meaning: Standing = Standing()
+    words: Standing = Standing()
+
+    def vouched(self, meaning_margin: float, words_ratio: float) -> set[str]:
+        """Entries either signal says the text is about."""
+        return ({e for e, _ in self.meaning.above(meaning_margin)}
+                | {e for e, _ in self.words.times(words_ratio)})
+
+
+def admit(evidence: Evidence, entries: Mapping[str, Entry], *, threshold: float,
+          margin: float, alone: float, words_ratio: float, words_min: float,
+          words_support: float, top_k: int,
+          exclude: Collection[str] = ()) -> list[tuple[str, float]]:
+    """(entry id, score) of the entries that earn a place without being named, best first:
+    by words (`words_ratio` times the field and at least `words_min`), then by meaning (above
+    `threshold` and `margin` clear of the field) where the words agree (`words_support` times
+    their field) or meaning stands `alone` clear of the field; at most `top_k`. A modest lead
+    in meaning alone is not enough: on the labelled worlds it brought in as many wrong entries
+    as right ones (README, "Lore selection")."""
+    by_words = evidence.words.times(words_ratio, words_min)
+    agreeing = {e for e, _ in evidence.words.times(words_support)}
+    by_meaning = [(e, s) for e, s in evidence.meaning.above(margin)
+                  if s >= threshold and (e in agreeing or s - evidence.meaning.field >= alone)]
+    admitted: dict[str, float] = {}
+    for entry_id, score in [*by_words, *by_meaning]:
+        entry = entries[entry_id]
+        if entry_id in exclude or entry.always or entry.only_when_named:
+            continue
+        admitted.setdefault(entry_id, score)
+    return list(admitted.items())[:top_k]

@@ -65,6 +65,10 @@ class RetrievalSettings(BaseSettings):
         description="How far an entry found only by meaning must stand above the field (the "
         "median similarity of the 12 closest entries): off-topic text lifts none clear.",
     )
+    vector_alone_margin: float = Field(
+        0.18, ge=0.0, le=2.0, description="Lead over the field with which meaning alone, "
+        "without the words agreeing, brings in an entry the message does not name."
+    )
     support_margin: float = Field(
         0.05,
         ge=0.0,
@@ -73,8 +77,18 @@ class RetrievalSettings(BaseSettings):
         "related entry, or a name that is an ordinary word opening a sentence ('Hope was "
         "gone'), comes in only then.",
     )
+    words_ratio: float = Field(
+        3.0, gt=0, description="How many times the field's BM25 score an entry needs to come "
+        "in by its words alone (a description that shares its rarer words)."
+    )
+    words_min: float = Field(8.0, ge=0, description="Least BM25 score for that.")
+    support_ratio: float = Field(
+        2.5, gt=0, description="How many times the field's BM25 score with which words vouch "
+        "for a related entry or a sentence-opening ordinary-word name."
+    )
     vector_top_k: int = Field(
-        1, ge=0, description="Most entries semantic search adds; 0 turns semantic search off."
+        1, ge=0, description="Most entries a message that names nothing gets by meaning or "
+        "words; 0: keyword triggers only."
     )
     entry_tokens: int = Field(
         400, ge=24, description="Most tokens a named entry takes; longer ones are cut at a "

@@ -231,7 +231,7 @@ class TriggerIndex:
         folded = [fold(token) for token in originals]
         mentions: list[_Mention] = []
         lowercase: set[str] = set()
-        covered = 0  # end of the longest phrase matched so far
+        covered = named_until = 0  # ends of the longest phrase, and name, matched so far
         last_end: dict[str, int] = {}  # entry -> end of its last mention
         for start in range(len(folded)):
             for length in self._lengths_longest_first:
@@ -240,10 +240,14 @@ class TriggerIndex:
                 key = (*folded[start : start + length - 1], stem(folded[start + length - 1]))
                 matching = self._matching(self._by_key.get(key, ()),
                                           originals[start : start + length], lowercase)
-                # inside a longer phrase ("Castell Cellars", "Tom Harker") a name part is
-                # part of that phrase, not a mention; a whole name or alias still counts
+                # inside a longer name ("Kettle Bay", "Tom Harker") a shorter phrase is part
+                # of that name, unless it is a possessive ("Elena's arm": Elena's own); inside
+                # a longer key only name parts are
+                owner = _POSSESSIVE.search(originals[start + length - 1]) is not None
+                inside_name = start < named_until and not owner
                 inside = start < covered
-                fresh = tuple(t for t in matching if not (inside and t.kind == "part")
+                fresh = tuple(t for t in matching
+                              if not inside_name and not (inside and t.kind == "part")
                               and last_end.get(t.entry_id, -1) <= start)
                 if fresh:
                     weak = _opens_sentence(text, spans, start) and is_common_phrase(
@@ -253,6 +257,8 @@ class TriggerIndex:
                         last_end[trigger.entry_id] = start + length
                 if matching:  # shorter phrases from here on sit inside this one
                     covered = max(covered, start + length)
+                    if any(t.kind != "key" for t in matching):
+                        named_until = max(named_until, start + length)
         whole = fold(text)
         for trigger in self._inside_words:
             if trigger.entry_id not in last_end and fold(trigger.phrase) in whole:
@@ -330,14 +336,16 @@ def _count(best: dict[str, KeywordHit], trigger: Trigger, age: int, why: str,
                                         min(seen.age, age), reason, seen.weak and weak)
 
 
-_OPENERS = ".!?…:;\"“”‘’'(—–-\n"
+_OPENERS = ".!?…:;\"“”‘’'(—–"
 
 
 def _opens_sentence(text: str, spans: list[tuple[int, int]], position: int) -> bool:
     """Whether word `position` starts the text, a sentence or a quotation."""
-    gap = text[spans[position - 1][1] : spans[position][0]] if position else ""
+    if position == 0:
+        return True
+    gap = text[spans[position - 1][1] : spans[position][0]]
     stripped = gap.strip()
-    return not stripped or stripped[-1] in _OPENERS
+    return "\n" in gap or (bool(stripped) and stripped[-1] in _OPENERS)
 
 
 def _contains(scan: _Scan, key: tuple[str, ...]) -> bool:

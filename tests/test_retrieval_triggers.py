@@ -125,3 +125,53 @@ def test_small_words_leading_into_the_next_word_are_flexible():
     assert [h.entry_id for h in order.find(["she joined the Order of the Flame"])] == [
         "factions/order"]
     assert order.find(["the order of the flame"]) == []
+
+
+def test_an_ordinary_word_name_opening_a_sentence_is_weak_evidence():
+    def weak(text: str) -> dict[str, bool]:
+        return {h.entry_id: h.weak for h in INDEX.find([text])}
+
+    assert weak("Patience counted the crew.") == {"characters/patience": True}
+    assert weak('She stopped. "Patience," Elena said.')["characters/patience"] is True
+    assert weak("She asked Patience twice.") == {"characters/patience": False}
+    assert weak("Tomas flies while Patience counts.") == {"characters/patience": False}
+    assert weak("Elena waited.\nPatience spoke.")["characters/patience"] is True
+    assert weak("Elena Vasquez waited.") == {"characters/elena": False}  # not ordinary words
+
+
+def test_first_names_and_surnames_of_characters_fire_and_shared_ones_resolve():
+    def person(entry_id: str, name: str, **fields) -> Entry:
+        return Entry(id=entry_id, name=name, type="character", body="x", **fields)
+
+    harker, ashby = person("c/harker", "Tom Harker"), person("c/ashby", "Tom Ashby")
+    mira = person("c/mira", "Dr. Mira van Castell")
+    cellars = Entry(id="p/cellars", name="Castell Cellars", type="place", body="x")
+    index = TriggerIndex([harker, ashby, mira, cellars])
+
+    def found(*texts: str) -> list[str]:
+        return sorted(h.entry_id for h in index.find(list(texts)))
+
+    assert found("Mira rows out.") == ["c/mira"]
+    assert found("Castell rows out.") == ["c/mira"]
+    assert found("the castell rows out") == []  # a name part must be capitalised
+    assert found("Tom rows out.") == []  # two Toms and no clue: nobody
+    assert found("Tom Harker came in.", "Tom sat down.") == ["c/harker"]
+    assert found("Tom Ashby came in.", "Tom Harker too.", "Tom sat down.") == [
+        "c/ashby", "c/harker"]
+    assert found("They met at Castell Cellars.") == ["p/cellars"]  # the part is the place's
+    assert found("Van came.") == []  # particles and titles are not parts
+    off = TriggerIndex([person("c/m", "Mira Castell", derive_names=False)])
+    assert off.find(["Mira rows out."]) == []
+
+
+def test_secondary_keys_and_scan_depth_narrow_a_trigger():
+    tom = Entry(id="c/tom", name="Tom Harker", type="other", body="x", aliases=("Tom",),
+                secondary_keys=("harbour",), secondary_logic="and_any")
+    never = Entry(id="c/x", name="Xan", type="other", body="x", secondary_keys=("storm",),
+                  secondary_logic="not_any", scan_depth=1)
+    index = TriggerIndex([tom, never])
+    assert [h.entry_id for h in index.find(["Tom waited."])] == []
+    assert [h.entry_id for h in index.find(["Tom waited by the harbour."])] == ["c/tom"]
+    assert [h.entry_id for h in index.find(["Xan sailed."])] == ["c/x"]
+    assert [h.entry_id for h in index.find(["Xan sailed into the storm."])] == []
+    assert [h.entry_id for h in index.find(["Xan sailed.", "Then rain."])] == []  # depth 1
