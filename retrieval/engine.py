@@ -186,14 +186,15 @@ class LoreEngine:
         if budget <= 0:
             return empty(world)
         texts = recent_texts(messages, self.settings.recent_turns, self.settings.scan_chars)
-        keyword = state.triggers.find(texts, chapter)
         found = self._evidence(state, texts)
         settings = self.settings
-        # the newest message's own evidence adds entries only where it names nothing: next
-        # to a named entry, the entries "like" the scene are its neighbours, often the wrong
-        # ones. Elsewhere evidence only vouches: for a related entry, or a sentence-opening
-        # "Hope".
-        named_now = any(hit.age == 0 and not hit.weak for hit in keyword)
+        vouched = found.vouched(settings.support_margin, settings.support_ratio)
+        keyword = state.triggers.find(texts, chapter, vouched)
+        # the newest message's own evidence adds entries only where it names nobody (a key
+        # is a topic, not a name): next to a named entry, the entries "like" the scene are its
+        # neighbours, often the wrong ones. Elsewhere evidence only vouches: for a related
+        # entry, a sentence-opening "Hope", or which of two Toms.
+        named_now = any(hit.age == 0 and not hit.weak and hit.kind != "key" for hit in keyword)
         unnamed = [] if named_now else admit(
             found, state.world.entries, threshold=settings.vector_threshold,
             margin=settings.vector_margin, alone=settings.vector_alone_margin,
@@ -203,7 +204,7 @@ class LoreEngine:
             exclude=state.triggers.ordinary_uses(texts[-1]) if texts else ())
         return assemble(state.world, keyword, unnamed, chapter=chapter, budget=budget,
                         count=self._counter(), limits=self._limits,
-                        vouched=found.vouched(settings.support_margin, settings.support_ratio))
+                        vouched=vouched)
 
     def search(self, world: str, query: str, *, chapter: int | None = None,
                budget_tokens: int | None = None) -> Selection:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib.resources import files
@@ -177,9 +177,11 @@ class TriggerIndex:
     def __len__(self) -> int:
         return sum(len(triggers) for triggers in self._by_key.values())
 
-    def find(self, texts: Sequence[str], chapter: int | None = None) -> list[KeywordHit]:
+    def find(self, texts: Sequence[str], chapter: int | None = None,
+             vouched: Collection[str] = ()) -> list[KeywordHit]:
         """Entries named in `texts` (oldest first), best first: by kind, recency, mentions.
-        With `chapter`, a shared name goes only to the people who hold at that chapter."""
+        With `chapter`, a shared name goes only to the people who hold at that chapter; with
+        no clear mention of either, to the one `vouched` holds (what the text is about)."""
         scans = [self._scan_cached(text) for text in texts]
         ages = range(len(texts) - 1, -1, -1)
         live = [[self._live(m.triggers, chapter, age) for m in scan.mentions]
@@ -188,7 +190,7 @@ class TriggerIndex:
         best: dict[str, KeywordHit] = {}
         for scan, scan_live, age in zip(scans, live, ages, strict=True):
             for mention, triggers in zip(scan.mentions, scan_live, strict=True):
-                for trigger, why in _resolve(triggers, clear):
+                for trigger, why in _resolve(triggers, clear, vouched):
                     _count(best, trigger, age, why, mention.weak)
         hits = [hit for hit in best.values() if self._secondary_ok(hit.entry_id, scans)]
         return sorted(hits, key=_rank)
@@ -245,7 +247,7 @@ class TriggerIndex:
                 # a longer key only name parts are
                 owner = _POSSESSIVE.search(originals[start + length - 1]) is not None
                 inside_name = start < named_until and not owner
-                inside = start < covered
+                inside = start < covered and not owner
                 fresh = tuple(t for t in matching
                               if not inside_name and not (inside and t.kind == "part")
                               and last_end.get(t.entry_id, -1) <= start)
@@ -301,13 +303,16 @@ def _named_clearly(live: list[list[tuple[Trigger, ...]]], ages: Iterable[int]) -
     return clear
 
 
-def _resolve(triggers: tuple[Trigger, ...],
-             clear: dict[str, int]) -> list[tuple[Trigger, str]]:
+def _resolve(triggers: tuple[Trigger, ...], clear: dict[str, int],
+             vouched: Collection[str]) -> list[tuple[Trigger, str]]:
     """The triggers a mention really fires, each with the reason."""
     if len(_people(triggers)) <= 1:
         return [(t, _why(t)) for t in triggers]
     known = [t for t in triggers if t.entry_id in clear]
     if not known:
+        about = [t for t in triggers if t.entry_id in vouched]
+        if len(_people(about)) == 1:
+            return [(t, f"{_why(t)}, shared; the passage is about {t.person}") for t in about]
         return []  # 'Tom' with two Toms and no other clue: nobody
     newest = min(clear[t.entry_id] for t in known)
     chosen = [t for t in known if clear[t.entry_id] == newest]
@@ -336,7 +341,9 @@ def _count(best: dict[str, KeywordHit], trigger: Trigger, age: int, why: str,
                                         min(seen.age, age), reason, seen.weak and weak)
 
 
-_OPENERS = ".!?…:;\"“”‘’'(—–"
+_QUOTES = "\"“”‘’'"
+_SENTENCE_ENDS = ".!?…"
+_OPENERS = _SENTENCE_ENDS + ":;(—–"
 
 
 def _opens_sentence(text: str, spans: list[tuple[int, int]], position: int) -> bool:
@@ -344,8 +351,13 @@ def _opens_sentence(text: str, spans: list[tuple[int, int]], position: int) -> b
     if position == 0:
         return True
     gap = text[spans[position - 1][1] : spans[position][0]]
+    if "\n" in gap:
+        return True
     stripped = gap.strip()
-    return "\n" in gap or (bool(stripped) and stripped[-1] in _OPENERS)
+    before_quotes = stripped.rstrip(_QUOTES).rstrip()
+    if stripped.endswith(tuple(_QUOTES)):  # '"Hope' opens a quotation; '," Hope' closes one
+        return not before_quotes or before_quotes[-1] in _SENTENCE_ENDS
+    return bool(stripped) and stripped[-1] in _OPENERS
 
 
 def _contains(scan: _Scan, key: tuple[str, ...]) -> bool:

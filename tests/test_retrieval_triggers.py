@@ -135,6 +135,7 @@ def test_an_ordinary_word_name_opening_a_sentence_is_weak_evidence():
     assert weak('She stopped. "Patience," Elena said.')["characters/patience"] is True
     assert weak("She asked Patience twice.") == {"characters/patience": False}
     assert weak("Tomas flies while Patience counts.") == {"characters/patience": False}
+    assert weak('"Four," Patience said.') == {"characters/patience": False}  # closing quote
     assert weak("Elena waited.\nPatience spoke.")["characters/patience"] is True
     assert weak("Elena Vasquez waited.") == {"characters/elena": False}  # not ordinary words
 
@@ -175,3 +176,13 @@ def test_secondary_keys_and_scan_depth_narrow_a_trigger():
     assert [h.entry_id for h in index.find(["Xan sailed."])] == ["c/x"]
     assert [h.entry_id for h in index.find(["Xan sailed into the storm."])] == []
     assert [h.entry_id for h in index.find(["Xan sailed.", "Then rain."])] == []  # depth 1
+
+
+def test_a_shared_name_with_no_clear_mention_goes_to_the_one_the_passage_is_about():
+    tom_a = Entry(id="c/ashby", name="Tom Ashby", type="character", body="x")
+    dan_a = Entry(id="c/dan", name="Daniel Ashby", type="character", body="x")
+    index = TriggerIndex([tom_a, dan_a])
+    assert index.find(["Ashby hauls the nets."]) == []
+    hits = index.find(["Ashby hauls the nets."], vouched={"c/ashby"})
+    assert [h.entry_id for h in hits] == ["c/ashby"] and "about" in hits[0].why
+    assert index.find(["Ashby hauls the nets."], vouched={"c/ashby", "c/dan"}) == []
