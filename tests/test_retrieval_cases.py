@@ -36,9 +36,9 @@ GOALS = {"recall": 0.97, "violations": 0.05, "clean negatives": 0.95, "mean toke
 # ...and the floors the engine must keep on both worlds: what it reached when these sets were
 # written, less about one case of slack, so that a change that makes precision worse fails
 # here. Raise them as the engine gets closer to the goals (README, "Lore selection").
-RECALL_MIN = 0.80
-VIOLATIONS_MAX = 0.10
-CLEAN_NEGATIVES_MIN = 0.60
+RECALL_MIN = 0.90
+VIOLATIONS_MAX = GOALS["violations"]
+CLEAN_NEGATIVES_MIN = 0.80
 MEAN_TOKENS_MAX = GOALS["mean tokens"]
 
 
