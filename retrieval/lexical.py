@@ -47,32 +47,37 @@ def terms(text: str) -> list[str]:
 
 class LexicalIndex:
     def __init__(self, entries: Iterable[Entry]) -> None:
-        self._docs: dict[str, Counter[str]] = {}
-        for entry in entries:
-            text = " ".join([entry.name, *entry.aliases, *entry.keys, entry.body])
-            self._docs[entry.id] = Counter(terms(text))
-        self._lengths = {entry_id: sum(doc.values()) for entry_id, doc in self._docs.items()}
-        self._average = sum(self._lengths.values()) / max(len(self._docs), 1)
-        frequency: Counter[str] = Counter()
-        for doc in self._docs.values():
-            frequency.update(doc.keys())
-        n = len(self._docs)
-        self._idf = {term: math.log(1 + (n - df + 0.5) / (df + 0.5))
-                     for term, df in frequency.items()}
-        self._postings: dict[str, list[str]] = {}
-        for entry_id, doc in self._docs.items():
-            for term in doc:
-                self._postings.setdefault(term, []).append(entry_id)
+        import numpy as np
+
+        docs = {entry.id: Counter(terms(" ".join([entry.name, *entry.aliases, *entry.keys,
+                                                   entry.body])))
+                for entry in entries}
+        self._ids = list(docs)
+        lengths = [sum(doc.values()) for doc in docs.values()]
+        average = sum(lengths) / max(len(lengths), 1)
+        postings: dict[str, tuple[list[int], list[float]]] = {}
+        for index, (doc, length) in enumerate(zip(docs.values(), lengths, strict=True)):
+            norm = K1 * (1 - B + B * length / average) if average else K1
+            for term, tf in doc.items():
+                rows, weights = postings.setdefault(term, ([], []))
+                rows.append(index)
+                weights.append(tf * (K1 + 1) / (tf + norm))
+        n = len(self._ids)
+        # each term's BM25 contribution to each entry, computed once: a query only adds rows
+        self._postings = {
+            term: (np.array(rows, dtype=np.int32),
+                   np.array(weights) * math.log(1 + (n - len(rows) + 0.5) / (len(rows) + 0.5)))
+            for term, (rows, weights) in postings.items()
+        }
 
     def scores(self, text: str) -> dict[str, float]:
         """BM25 of every entry that shares a word with `text` (each query word counted once)."""
-        scores: dict[str, float] = {}
-        for term in set(terms(text)):
-            idf = self._idf.get(term)
-            if idf is None:
-                continue
-            for entry_id in self._postings[term]:
-                tf = self._docs[entry_id][term]
-                norm = K1 * (1 - B + B * self._lengths[entry_id] / self._average)
-                scores[entry_id] = scores.get(entry_id, 0.0) + idf * tf * (K1 + 1) / (tf + norm)
-        return scores
+        import numpy as np
+
+        total = np.zeros(len(self._ids))
+        for term in sorted(set(terms(text))):  # one order everywhere: sums come out the same
+            found = self._postings.get(term)
+            if found is not None:
+                total[found[0]] += found[1]
+        hit = np.flatnonzero(total)
+        return {self._ids[i]: float(total[i]) for i in hit}
