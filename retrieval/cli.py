@@ -135,4 +135,6 @@ def explain(selection: Selection) -> str:
 
 
 def _row(hit: LoreHit) -> str:
-    return f"  {hit.trigger:<8} {hit.score:8.4f} {hit.tokens:5d} tok  {hit.id}  ({hit.name})"
+    why = f"  [{hit.why}]" if hit.why else ""
+    return (f"  {hit.trigger:<8} {hit.score:8.4f} {hit.tokens:5d} tok  {hit.id}  ({hit.name})"
+            f"{why}")
