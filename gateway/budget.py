@@ -6,6 +6,8 @@ that the prompt and the reply leave in the model's context window.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 # Tokens a chat template adds around each message (role markers, separators), generously.
@@ -28,6 +30,38 @@ def lore_room(
 
 def fit(requested: int, room: int | None) -> int:
     return requested if room is None else min(requested, room)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The model's context window as one request meets it: numbers, and one way to count.
+
+    `count_prompt` asks for the prompt's exact token count (a round trip to the model server),
+    None when it cannot tell; it is only called when the cheap bound leaves too little room.
+    """
+
+    max_model_len: int
+    reply_tokens: int
+    count_prompt: Callable[[], Awaitable[int | None]]
+
+
+async def fit_to_window(wanted: int, prompt_bound: int, window: Window | None) -> int:
+    """The lore budget that fits: `wanted`, or less when the prompt and the reply leave less.
+
+    `prompt_bound` is an upper bound on the prompt's tokens (`prompt_token_bound`); when even
+    it leaves room for `wanted`, no exact count is needed. No window (its size unknown): no
+    limit to apply.
+    """
+    if window is None:
+        return wanted
+    room = lore_room(max_model_len=window.max_model_len, prompt_tokens=prompt_bound,
+                     reply_tokens=window.reply_tokens)
+    if room is not None and room >= wanted:
+        return wanted
+    exact = await window.count_prompt()
+    prompt = exact if exact is not None else prompt_bound
+    return fit(wanted, lore_room(max_model_len=window.max_model_len, prompt_tokens=prompt,
+                                 reply_tokens=window.reply_tokens))
 
 
 def prompt_token_bound(messages: list[dict[str, Any]]) -> int:
@@ -53,7 +87,7 @@ def prompt_token_bound(messages: list[dict[str, Any]]) -> int:
     return total
 
 
-def reply_tokens(body: dict[str, Any], default: int) -> int:
+def reply_tokens(body: Mapping[str, Any], default: int) -> int:
     for key in ("max_completion_tokens", "max_tokens"):
         if isinstance(body.get(key), int):
             return body[key]

@@ -8,12 +8,19 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
+from gateway.budget import reply_tokens
 from gateway.errors import APIError
 from gateway.forward import forward
 from gateway.inject import inject_chat, inject_completion
 from gateway.lore import LoreOutcome
 from gateway.observe import RequestRecord
-from gateway.protocol import ChatRequest, CompletionRequest, read_controls, validate
+from gateway.protocol import (
+    ChatRequest,
+    CompletionRequest,
+    forwarded_body,
+    read_controls,
+    validate,
+)
 from gateway.state import GatewayState
 
 log = logging.getLogger("loregate.chat")
@@ -27,40 +34,42 @@ async def chat_completions(request: Request, body: dict[str, Any],
                            record: RequestRecord) -> Response:
     state: GatewayState = request.app.state.gateway
     parsed = validate(ChatRequest, body)
-    controls = read_controls(body, request.headers)
+    controls = read_controls(parsed, request.headers)
     record.stream = parsed.stream
-    outcome = await state.lore.for_chat(body, controls, state.pool)
+    sent = forwarded_body(parsed)
+    window = state.pool.window(sent, reply_tokens(sent, state.lore.reply_reserve))
+    outcome = await state.lore.for_chat(sent["messages"], controls, window)
     _note_lore(record, outcome)
     if outcome.context:
-        body["messages"] = inject_chat(body["messages"], outcome.context)
+        sent = {**sent, "messages": inject_chat(sent["messages"], outcome.context)}
     headers = {**outcome.headers(), "X-Request-Id": record.request_id}
 
-    if body.get("tools") and (state.settings.tools == "drop" or state.tools_refused):
-        _drop_tools(body, headers, "the model server has no tool parser")
+    if sent.get("tools") and (state.settings.tools == "drop" or state.tools_refused):
+        sent = _without_tools(sent, headers, "the model server has no tool parser")
     try:
-        return await forward(state.pool, "/chat/completions", body, record, headers)
+        return await forward(state.pool, "/chat/completions", sent, record, headers)
     except APIError as exc:
-        retry = (exc.status == 400 and body.get("tools") and state.settings.tools == "auto"
+        retry = (exc.status == 400 and sent.get("tools") and state.settings.tools == "auto"
                  and refuses_tools(exc.message))
         if not retry:
             exc.headers.update(headers)
             raise
         state.tools_refused = True
-        _drop_tools(body, headers, "the model server refused them: " + exc.message)
-        return await forward(state.pool, "/chat/completions", body, record, headers)
+        sent = _without_tools(sent, headers, "the model server refused them: " + exc.message)
+        return await forward(state.pool, "/chat/completions", sent, record, headers)
 
 
 async def completions(request: Request, body: dict[str, Any], record: RequestRecord) -> Response:
     state: GatewayState = request.app.state.gateway
     parsed = validate(CompletionRequest, body)
-    controls = read_controls(body, request.headers)
+    controls = read_controls(parsed, request.headers)
     record.stream = parsed.stream
-    outcome = await state.lore.for_completion(body["prompt"], controls)
+    outcome = await state.lore.for_completion(parsed.prompt, controls)
     _note_lore(record, outcome)
-    if outcome.context:
-        body["prompt"] = inject_completion(body["prompt"], outcome.context)
+    sent = (forwarded_body(parsed, prompt=inject_completion(parsed.prompt, outcome.context))
+            if outcome.context else forwarded_body(parsed))
     headers = {**outcome.headers(), "X-Request-Id": record.request_id}
-    return await forward(state.pool, "/completions", body, record, headers)
+    return await forward(state.pool, "/completions", sent, record, headers)
 
 
 def _note_lore(record: RequestRecord, outcome: LoreOutcome) -> None:
@@ -76,11 +85,10 @@ def refuses_tools(message: str) -> bool:
     return any(marker in message for marker in NO_TOOL_PARSER)
 
 
-def _drop_tools(body: dict[str, Any], headers: dict[str, str], why: str) -> None:
+def _without_tools(body: dict[str, Any], headers: dict[str, str], why: str) -> dict[str, Any]:
+    """`body` less its tool fields, as a new dict; says so in `headers` and the log."""
     count = len(body.get("tools") or [])
-    for name in TOOL_FIELDS:
-        body.pop(name, None)
     headers["X-Tools-Dropped"] = str(count)
     log.warning("dropped %d tools from the request: %s. Serve a model with tool support "
                 "(scripts/serve_vllm.sh enables a tool parser) to keep them.", count, why)
-
+    return {name: value for name, value in body.items() if name not in TOOL_FIELDS}

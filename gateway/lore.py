@@ -19,10 +19,9 @@ from typing import Any
 
 import anyio
 
-from gateway.budget import fit, lore_room, prompt_token_bound, reply_tokens
+from gateway.budget import Window, fit_to_window, prompt_token_bound
 from gateway.errors import APIError, shown
 from gateway.protocol import Controls
-from gateway.upstream import UpstreamPool
 from retrieval import LoreEngine, RetrievalError, Selection, UnknownWorld
 
 log = logging.getLogger("loregate.lore")
@@ -116,18 +115,19 @@ class LoreService:
         return world
 
     async def for_chat(
-        self, body: dict[str, Any], controls: Controls, pool: UpstreamPool
+        self, messages: list[dict[str, Any]], controls: Controls, window: Window | None
     ) -> LoreOutcome:
+        """Lore for a chat of `messages`, fitted to `window` (None: its size is unknown)."""
         if controls.lore is False:
             return LoreOutcome("off")
         world = self.resolve_world(controls.world)
         if (outcome := await self._not_ready(world)) is not None:
             return outcome
         wanted = controls.budget if controls.budget is not None else self.engine.world_budget(world)
-        budget = await self._fit_to_window(body, wanted, pool)
+        budget = await fit_to_window(wanted, prompt_token_bound(messages), window)
         if budget == 0:
             return LoreOutcome("no-room", world)
-        return await self._select(world, body["messages"], controls.chapter, budget)
+        return await self._select(world, messages, controls.chapter, budget)
 
     async def for_completion(self, prompt: Any, controls: Controls) -> LoreOutcome:
         if not (controls.lore or (controls.lore is None and controls.world)):
@@ -157,22 +157,6 @@ class LoreService:
             raise APIError(503, f"The lore index is unavailable: {exc}",
                            code="lore_unavailable") from exc
         return resolved, selection
-
-    async def _fit_to_window(self, body: dict[str, Any], wanted: int, pool: UpstreamPool) -> int:
-        upstream = pool.pick()
-        if upstream is None or upstream.max_model_len is None or not upstream.healthy:
-            return wanted  # an unreachable upstream would only delay its own 502
-        reply = reply_tokens(body, self.reply_reserve)
-        bound = prompt_token_bound(body["messages"])
-        room = lore_room(max_model_len=upstream.max_model_len, prompt_tokens=bound,
-                         reply_tokens=reply)
-        if room is not None and room >= wanted:
-            return wanted
-        exact = await pool.count_prompt_tokens(upstream, body)
-        prompt = exact if exact is not None else bound
-        room = lore_room(max_model_len=upstream.max_model_len, prompt_tokens=prompt,
-                         reply_tokens=reply)
-        return fit(wanted, room)
 
     async def _select(self, world: str, messages: list[dict[str, Any]], chapter: int | None,
                       budget: int | None) -> LoreOutcome:

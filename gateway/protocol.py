@@ -1,18 +1,32 @@
 """What a client sends: the OpenAI fields the gateway reads, checked; everything else kept as is.
 
-Only the fields the gateway acts on are typed. The rest of the body (vLLM extras such as top_k,
-min_p, repetition_penalty, chat_template_kwargs...) passes through untouched, so the upstream
-stays the judge of what it accepts.
+A request body is parsed once, into a `ChatRequest` or `CompletionRequest`, and everything
+downstream reads that object. Only the fields the gateway acts on are typed. The rest of the
+body (vLLM extras such as top_k, min_p, repetition_penalty, chat_template_kwargs...) is kept,
+unvalidated and in the order the client sent it, so the upstream stays the judge of what it
+accepts. The body that goes upstream is derived from the parsed request (`forwarded_body`):
+every field as sent, in the client's order, less loregate's own control fields; no request
+dict is ever changed in place.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
 
 from gateway.errors import APIError, shown
 
@@ -24,16 +38,59 @@ MAX_JSON_DEPTH = 100
 MAX_WORLD_CHARS = 255
 
 
-class Message(BaseModel):
+class AsSent(BaseModel):
+    """A JSON object parsed with its unknown fields kept, remembering the order it came in.
+
+    `as_sent()` gives the object back as the client sent it: the same keys in the same order,
+    the typed fields' values (which validation leaves as they were: strings stay strings, the
+    ints are strict) and the extra fields' values untouched.
+    """
+
     model_config = ConfigDict(extra="allow")
+    _order: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_order(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        model = handler(data)
+        if isinstance(data, dict) and isinstance(model, AsSent):
+            model._order = tuple(data)
+        return model
+
+    def as_sent(self, *, exclude: Iterable[str] = (),
+                replace: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The object as sent, less the `exclude` keys, with the `replace` keys' new values."""
+        skipped, replace = set(exclude), replace or {}
+        extra = self.model_extra or {}
+        out: dict[str, Any] = {}
+        for key in self._order:
+            if key in skipped:
+                continue
+            if key in replace:
+                out[key] = replace[key]
+            elif key in extra:
+                out[key] = extra[key]
+            else:
+                out[key] = _sent(getattr(self, key))
+        return out
+
+
+def _sent(value: Any) -> Any:
+    if isinstance(value, AsSent):
+        return value.as_sent()
+    if isinstance(value, list) and any(isinstance(item, AsSent) for item in value):
+        return [_sent(item) for item in value]
+    return value
+
+
+class Message(AsSent):
     role: str
     content: str | list[dict[str, Any]] | None = None
 
 
-class LoreControls(BaseModel):
-    """loregate's own body fields: read (or taken from headers), then stripped before forwarding."""
+class LoreControls(AsSent):
+    """loregate's own body fields: read (or taken from headers), and never forwarded."""
 
-    model_config = ConfigDict(extra="allow")
     world: str | None = Field(None, max_length=MAX_WORLD_CHARS)
     chapter: StrictInt | None = None
     lore: StrictBool | None = None
@@ -51,6 +108,9 @@ class ChatRequest(LoreControls):
     max_tokens: StrictInt | None = Field(None, ge=0)
     max_completion_tokens: StrictInt | None = Field(None, ge=0)
     tools: list[dict[str, Any]] | None = None
+
+    def messages_as_sent(self) -> list[dict[str, Any]]:
+        return [message.as_sent() for message in self.messages]
 
 
 class CompletionRequest(LoreControls):
@@ -76,6 +136,13 @@ class Controls:
     chapter: int | None
     lore: bool | None  # None: the route's default
     budget: int | None
+
+
+def forwarded_body(request: LoreControls, **replace: Any) -> dict[str, Any]:
+    """What goes upstream for `request`: its fields as sent, in the client's order, without
+    loregate's control fields; `replace` gives fields new values (the messages with the lore)
+    in place. A new dict: the parsed request is left as it was."""
+    return request.as_sent(exclude=CONTROL_FIELDS, replace=replace)
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -131,21 +198,20 @@ def validate(model: type[M], body: dict[str, Any]) -> M:
                        param=param) from exc
 
 
-def read_controls(body: dict[str, Any], headers: Mapping[str, str]) -> Controls:
+def read_controls(request: LoreControls, headers: Mapping[str, str]) -> Controls:
     """Lore controls from headers (X-World, X-Story-Chapter, X-Lore, X-Lore-Budget) or body.
 
-    Removes the body's control fields, so the upstream never sees them. A header wins over the
-    body because it is how editor plugins set a default for every request.
+    A header wins over the body because it is how editor plugins set a default for every
+    request. The body's control fields never go upstream (see `forwarded_body`).
     """
-    values = {name: body.pop(name, None) for name in CONTROL_FIELDS}
-    world = headers.get("x-world") or values["world"]
+    world = headers.get("x-world") or request.world
     if world is not None and len(world) > MAX_WORLD_CHARS:
         raise APIError(400, f"World '{shown(world)}' is longer than {MAX_WORLD_CHARS} "
                        "characters, so no such world can exist.", param="world",
                        code="world_too_long")
-    chapter = _int_header(headers, "x-story-chapter", values["chapter"])
-    budget = _int_header(headers, "x-lore-budget", values["lore_budget"])
-    lore = values["lore"]
+    chapter = _int_header(headers, "x-story-chapter", request.chapter)
+    budget = _int_header(headers, "x-lore-budget", request.lore_budget)
+    lore = request.lore
     if "x-lore" in headers:
         flag = headers["x-lore"].strip().lower()
         if flag not in ("on", "off", "true", "false", "1", "0"):

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 
+from gateway.budget import Window
 from gateway.errors import APIError
 
 log = logging.getLogger("loregate.upstream")
@@ -165,6 +166,16 @@ class UpstreamPool:
             if response.status >= 400:
                 raise upstream_status_error(response.status, body, response.reason)
             return upstream, jsonlib.loads(body)
+
+    def window(self, body: dict[str, Any], reply_tokens: int) -> Window | None:
+        """The context window `body` would meet on the upstream it would go to now; None when
+        its size is unknown or that upstream is down (a failing request would only be delayed
+        by fitting lore to it)."""
+        upstream = self.pick()
+        if upstream is None or upstream.max_model_len is None or not upstream.healthy:
+            return None
+        return Window(upstream.max_model_len, reply_tokens,
+                      lambda: self.count_prompt_tokens(upstream, body))
 
     async def count_prompt_tokens(self, upstream: Upstream, body: dict[str, Any]) -> int | None:
         """Prompt tokens as the upstream counts them (vLLM's /tokenize), or None if it can't."""
