@@ -8,10 +8,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from retrieval.settings import REPO
+from training.layout import served_model  # stdlib only: the gateway pulls no training deps
 
 log = logging.getLogger("retrieval.tokens")
 
-CANDIDATE_DIRS = (REPO / "merged_models" / "current", REPO / "models" / "SmolLM2-135M-Instruct")
+CANDIDATE_DIRS = (served_model(REPO), REPO / "models" / "SmolLM2-135M-Instruct")
 
 
 def estimate_tokens(text: str) -> int:

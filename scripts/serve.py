@@ -17,10 +17,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+from training.layout import served_model  # stdlib only: serving pulls in no training stack
+
 REPO = Path(__file__).resolve().parent.parent
 RUN = Path(os.environ.get("LOREGATE_RUN_DIR", REPO / ".loregate" / "run"))
 LOGS = Path(os.environ.get("LOREGATE_LOG_DIR", REPO / ".loregate" / "logs"))
-CURRENT = Path(os.environ.get("LOREGATE_MERGED_MODELS", REPO / "merged_models")) / "current"
+CURRENT = served_model(REPO)
 RESTART_MARKER = RUN / "upstream-restarting"
 VLLM_PORT = int(os.environ.get("LOREGATE_VLLM_PORT", "8000"))
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8001"))

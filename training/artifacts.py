@@ -14,6 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from training import layout
+from training.errors import PrepareError
+
 LIBRARIES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "accelerate", "axolotl")
 
 
@@ -83,3 +86,22 @@ def replace_dir(tmp: Path, final: Path) -> Path:
         raise
     shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def read_manifest(data_dir: Path) -> dict:  # type: ignore[type-arg]
+    """The manifest of prepared data, checked against the files it lists (train refuses
+    data without one: it is written last, so its presence means prepare finished)."""
+    path = layout.manifest(data_dir)
+    if not path.is_file():
+        raise PrepareError(
+            f"{data_dir} has no {layout.MANIFEST}: it was not made by `python -m training "
+            "prepare` or that run did not finish; run prepare first"
+        )
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    for name, digest in manifest["files"].items():
+        file = data_dir / name
+        if not file.is_file() or sha256_file(file) != digest:
+            raise PrepareError(
+                f"{file} changed after prepare (hash differs from {layout.MANIFEST}); rerun prepare"
+            )
+    return manifest

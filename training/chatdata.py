@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training.errors import DataError
+
 IGNORE = -100
 PAD_CANDIDATES = ("<|endoftext|>", "<|finetune_right_pad_id|>", "<pad>", "<|pad|>")
-
-
-class DataError(ValueError):
-    """Prepared data that cannot be trained on."""
 
 
 @dataclass

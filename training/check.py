@@ -16,18 +16,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from training import layout
 from training.artifacts import provenance, write_json_atomic
 from training.config import RunConfig
+from training.errors import CheckFailed
 
-CHECK_FILE = "loregate_check.json"
+CHECK_FILE = layout.CHECK_FILE  # kept for callers that import it from here
 FIXED_PROMPTS = (
     "Write a short scene in which two old friends argue about a broken machine.",
     "Continue the story from here.\n\nThe storm had not reached the harbour, but the boats knew.",
 )
-
-
-class CheckFailed(RuntimeError):
-    """The merged model failed a check; it must not be deployed."""
 
 
 def weight_bytes(folder: Path) -> int:
@@ -66,12 +64,12 @@ def check(cfg: RunConfig, merged: Path, adapter: Path | None = None) -> Path:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from training.merge import default_adapter, load_base
+    from training.models import load_base
 
     settings = cfg.loregate.check
     if cfg.loregate.torch_threads:
         torch.set_num_threads(cfg.loregate.torch_threads)
-    adapter = adapter or default_adapter(cfg)
+    adapter = adapter or layout.default_adapter(cfg)
     base = cfg.base_model_path
     results: dict[str, Any] = {}
     failures: list[str] = []
@@ -163,7 +161,7 @@ def check(cfg: RunConfig, merged: Path, adapter: Path | None = None) -> Path:
         failures=failures,
         results=results,
     )
-    path = write_json_atomic(merged / CHECK_FILE, record)
+    path = write_json_atomic(layout.check_marker(merged), record)
     run_dir = adapter.parent
     if (run_dir / "config.yaml").is_file():
         write_json_atomic(run_dir / "check.json", record)

@@ -138,11 +138,11 @@ def run_step(args: argparse.Namespace) -> Path:
 
         return merge(cfg, adapter=args.adapter, output=args.output)
     if args.step == "check":
+        from training import layout
         from training.check import check
-        from training.merge import default_adapter, run_name
 
-        adapter = args.adapter or default_adapter(cfg)
-        merged = args.merged or cfg.path(cfg.loregate.merged_dir) / run_name(adapter)
+        adapter = args.adapter or layout.default_adapter(cfg)
+        merged = args.merged or layout.merged_model(cfg, adapter)
         return check(cfg, merged, adapter)
     from training.deploy import deploy
 

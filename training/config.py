@@ -15,11 +15,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from training.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-
-class ConfigError(ValueError):
-    """A config file that cannot be used; the message says which key and what to do."""
+__all__ = ["REPO_ROOT", "ConfigError", "RunConfig", "load_config", "read_layers", "save_config"]
 
 
 class _Strict(BaseModel):

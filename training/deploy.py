@@ -1,4 +1,4 @@
-"""`deploy(cfg)`: point `merged_models/current` at a checked model, atomically.
+"""`deploy(cfg)`: point the deployed link (`layout.deployed_link`) at a checked model, atomically.
 
 The link is made under a temp name and moved over `current` with `os.replace`, so a
 reader sees the old model or the new one, never neither. Models are never deleted:
@@ -15,16 +15,11 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from training.check import CHECK_FILE
+from training import layout
 from training.config import REPO_ROOT, RunConfig
+from training.errors import DeployError
 
-CURRENT = "current"
-HISTORY = "deploy_history.jsonl"
 VLLM_PID = REPO_ROOT / ".loregate" / "run" / "vllm.pid"
-
-
-class DeployError(RuntimeError):
-    """Nothing was switched; the message says why."""
 
 
 def models(root: Path) -> list[Path]:
@@ -43,7 +38,7 @@ def models(root: Path) -> list[Path]:
 
 
 def current_target(root: Path) -> Path | None:
-    link = root / CURRENT
+    link = layout.deployed_link(root)
     return link.resolve() if link.is_symlink() else None
 
 
@@ -65,7 +60,7 @@ def _resolve(target: str, root: Path, cfg: RunConfig) -> Path:
 
 
 def _previous(root: Path, now: Path | None) -> Path:
-    history = root / HISTORY
+    history = layout.deploy_history(root)
     entries = (
         [json.loads(line) for line in history.read_text().splitlines()] if history.is_file() else []
     )
@@ -78,14 +73,15 @@ def _previous(root: Path, now: Path | None) -> Path:
 
 
 def switch_link(root: Path, target: Path) -> None:
-    link, tmp = root / CURRENT, root / f".{CURRENT}.tmp-{os.getpid()}"
+    link = layout.deployed_link(root)
+    tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     os.symlink(os.path.relpath(target, root), tmp)
     os.replace(tmp, link)
 
 
 def deploy(cfg: RunConfig, target: str | None = None, rollback: bool = False) -> Path:
-    root = cfg.path(cfg.loregate.merged_dir)
+    root = layout.merged_root(cfg)
     before = current_target(root)
     if rollback:
         chosen = _previous(root, before)
@@ -97,7 +93,7 @@ def deploy(cfg: RunConfig, target: str | None = None, rollback: bool = False) ->
             raise DeployError(f"no merged models in {root}; run `python -m training merge` first")
         chosen = found[-1].resolve()
     is_base = chosen == cfg.base_model_path.resolve()
-    check_file = chosen / CHECK_FILE
+    check_file = layout.check_marker(chosen)
     if not is_base:
         if not check_file.is_file():
             raise DeployError(f"{chosen} was never checked; run `python -m training check` first")
@@ -106,7 +102,7 @@ def deploy(cfg: RunConfig, target: str | None = None, rollback: bool = False) ->
 
     root.mkdir(parents=True, exist_ok=True)
     switch_link(root, chosen)
-    with (root / HISTORY).open("a", encoding="utf-8") as fh:
+    with layout.deploy_history(root).open("a", encoding="utf-8") as fh:
         record = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "target": str(chosen),
@@ -114,7 +110,8 @@ def deploy(cfg: RunConfig, target: str | None = None, rollback: bool = False) ->
         }
         fh.write(json.dumps(record) + "\n")
 
-    print(f"deploy: {root / CURRENT} → {chosen}" + (f" (was {before})" if before else ""))
+    link = layout.deployed_link(root)
+    print(f"deploy: {link} → {chosen}" + (f" (was {before})" if before else ""))
     pid = running_vllm()
     if pid:
         print(
@@ -125,4 +122,4 @@ def deploy(cfg: RunConfig, target: str | None = None, rollback: bool = False) ->
     else:
         print("deploy: no running stack detected; the next `make serve` serves this model.")
     print("deploy: roll back with `python -m training deploy --rollback`.")
-    return root / CURRENT
+    return link

@@ -17,20 +17,23 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.artifacts import provenance, sha256_file, write_json_atomic, write_text_atomic
+from training import layout
+from training.artifacts import (
+    provenance,
+    read_manifest,
+    sha256_file,
+    write_json_atomic,
+    write_text_atomic,
+)
 from training.chunking import CountTokens, Passage, chunk_scenes, split_structure
 from training.config import RunConfig
 from training.dedupe import dedupe
+from training.errors import PrepareError
 from training.prompts import continuation_request, llm_requests, scene_request
 from training.sources import read_sources
 from training.voice import analyse, system_prompt
 
-MANIFEST = "manifest.json"
 HISTOGRAM_EDGES = (0, 100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 4000)
-
-
-class PrepareError(RuntimeError):
-    """Nothing usable to train on; the message says what to change."""
 
 
 def token_counter(base_model: Path) -> CountTokens:
@@ -170,7 +173,7 @@ def prepare(cfg: RunConfig) -> Path:
     too_long = sum(n + 16 > cfg.sequence_len for n in example_tokens)
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST).unlink(missing_ok=True)  # no manifest until every file is whole again
+    layout.manifest(out).unlink(missing_ok=True)  # no manifest until every file is whole again
     write_text_atomic(out / "training.jsonl", _jsonl([rows[i] for i in train_idx]))
     write_text_atomic(out / "validation.jsonl", _jsonl([rows[i] for i in val_idx]))
     write_text_atomic(out / "system_prompt.txt", system + "\n")
@@ -206,7 +209,7 @@ def prepare(cfg: RunConfig) -> Path:
         files={name: sha256_file(out / name) for name in outputs},
         sources={s.relative: s.sha256 for s in read.sources},
     )
-    write_json_atomic(out / MANIFEST, manifest)
+    write_json_atomic(layout.manifest(out), manifest)
     _print_report(stats, out, settings.min_tokens)
     return out
 
@@ -233,19 +236,4 @@ def _print_report(stats: dict, out: Path, min_tokens: int) -> None:  # type: ign
         print(f"  skipped files: {len(stats['skipped_files'])} (see messages above)")
 
 
-def read_manifest(data_dir: Path) -> dict:  # type: ignore[type-arg]
-    """The manifest of prepared data, checked against the files it lists."""
-    path = data_dir / MANIFEST
-    if not path.is_file():
-        raise PrepareError(
-            f"{data_dir} has no {MANIFEST}: it was not made by `python -m training prepare` "
-            "or that run did not finish; run prepare first"
-        )
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    for name, digest in manifest["files"].items():
-        file = data_dir / name
-        if not file.is_file() or sha256_file(file) != digest:
-            raise PrepareError(
-                f"{file} changed after prepare (hash differs from {MANIFEST}); rerun prepare"
-            )
-    return manifest
+__all__ = ["PrepareError", "prepare", "read_manifest", "token_counter"]

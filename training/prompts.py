@@ -16,6 +16,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
+from training.errors import PromptError
+
 _STOP_TEXT = """
     a about above after again against all almost also am an and any are around as at away
     back be because been before being below between both but by can could did do does doing
@@ -137,10 +139,6 @@ def scene_request(passage: str, seed: int) -> str:
 
 def continuation_request(previous: str) -> str:
     return CONTINUE_TEMPLATE.format(previous=previous)
-
-
-class PromptError(RuntimeError):
-    """The LLM prompt writer could not be reached or answered nonsense."""
 
 
 BACK_TRANSLATION = (

@@ -28,9 +28,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from training import layout
 from training.artifacts import replace_dir, write_json_atomic
 from training.chatdata import collate, load_tokenizer, micro_batches, read_examples
 from training.config import RunConfig
+from training.errors import TrainingError, TrainingInterrupted
 from training.levers import (
     PLAIN,
     CheckpointPlanner,
@@ -45,14 +47,6 @@ from training.levers import (
     uncompiled,
 )
 from training.runlog import MetricsLog, plot_losses
-
-
-class TrainingInterrupted(RuntimeError):
-    """Ctrl-C: a resumable checkpoint was saved; the message says how to go on."""
-
-
-class TrainingError(RuntimeError):
-    """Training cannot start or cannot go on; the message says what to change."""
 
 
 @dataclass
@@ -193,26 +187,21 @@ def save_checkpoint(
 ) -> Path:
     import torch
 
-    final = run_dir / f"checkpoint-{state.step}"
+    final = layout.checkpoint_dir(run_dir, state.step)
     tmp = run_dir / f".tmp-checkpoint-{state.step}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         model.save_pretrained(str(tmp))
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         torch.save({"python": random.getstate(), "torch": torch.get_rng_state()}, tmp / "rng.pt")
-        write_json_atomic(tmp / "trainer_state.json", asdict(state))
+        write_json_atomic(tmp / layout.TRAINER_STATE, asdict(state))
         replace_dir(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if limit:
-        older = sorted(checkpoints(run_dir), key=lambda p: int(p.name.split("-")[1]))[:-limit]
-        for path in older:
+        for path in layout.checkpoints(run_dir)[:-limit]:
             shutil.rmtree(path, ignore_errors=True)
     return final
-
-
-def checkpoints(run_dir: Path) -> list[Path]:
-    return [p for p in run_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
 
 
 def save_adapter(model: Any, target: Path, **info: Any) -> Path:
@@ -258,7 +247,7 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
 
     state = TrainState()
     if resume is not None:
-        state = TrainState(**json.loads((resume / "trainer_state.json").read_text()))
+        state = TrainState(**json.loads((resume / layout.TRAINER_STATE).read_text()))
     model = _load_model(cfg, resume, levers)
     model.train()
     layers = model.get_base_model().model.layers
@@ -278,7 +267,7 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
     batches_per_epoch = len(epoch_batches(train_set, cfg, levers, cfg.seed))
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.gradient_accumulation_steps))
     total = cfg.max_steps or max(1, math.ceil(cfg.num_epochs * steps_per_epoch))
-    log = MetricsLog(run_dir / "metrics.jsonl")
+    log = MetricsLog(layout.metrics_file(run_dir))
     log.truncate_after(state.step)
     device = model.device
     print(
@@ -347,17 +336,17 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
     except KeyboardInterrupt:
         bar.close()
         path = save_checkpoint(model, optimizer, state, run_dir, cfg.save_total_limit)
-        plot_losses(log.read(), run_dir / "loss.png", run_dir.name)
+        plot_losses(log.read(), layout.loss_plot(run_dir), run_dir.name)
         raise TrainingInterrupted(
             f"interrupted after step {state.step}/{total}; checkpoint {path}. Continue with: "
             f"python -m training train --resume {run_dir}"
         ) from None
     bar.close()
     save_checkpoint(model, optimizer, state, run_dir, cfg.save_total_limit)
-    save_adapter(model, run_dir / "final", step=state.step)
-    if not (run_dir / "best").exists():  # no validation split: the last step is the best we know
-        save_adapter(model, run_dir / "best", step=state.step, eval_loss=None)
-    plot_losses(log.read(), run_dir / "loss.png", run_dir.name)
+    save_adapter(model, layout.final_adapter(run_dir), step=state.step)
+    if not layout.best_adapter(run_dir).exists():  # no validation split: the last step is best
+        save_adapter(model, layout.best_adapter(run_dir), step=state.step, eval_loss=None)
+    plot_losses(log.read(), layout.loss_plot(run_dir), run_dir.name)
     summary = {
         **asdict(state),
         "total_steps": total,
@@ -366,12 +355,12 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
     }
     if levers.cuda:
         summary |= gpu_summary(levers, planner)
-    write_json_atomic(run_dir / "summary.json", summary)
+    write_json_atomic(layout.summary_file(run_dir), summary)
     print(
         f"train: done in {state.seconds:.0f}s, {summary['tokens_per_s']} tokens/s; best eval loss "
-        f"{state.best_eval_loss} at step {state.best_step} → {run_dir / 'best'}"
+        f"{state.best_eval_loss} at step {state.best_step} → {layout.best_adapter(run_dir)}"
     )
-    return run_dir / "best"
+    return layout.best_adapter(run_dir)
 
 
 def _evaluate_and_keep_best(
@@ -391,4 +380,4 @@ def _evaluate_and_keep_best(
     bar.write(f"step {state.step} eval loss {eval_loss:.4f}")
     if state.best_eval_loss is None or eval_loss < state.best_eval_loss:
         state.best_eval_loss, state.best_step = eval_loss, state.step
-        save_adapter(model, run_dir / "best", step=state.step, eval_loss=eval_loss)
+        save_adapter(model, layout.best_adapter(run_dir), step=state.step, eval_loss=eval_loss)

@@ -14,14 +14,14 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
-from training.artifacts import provenance, write_json_atomic
+from training import layout
+from training.artifacts import provenance, read_manifest, write_json_atomic
 from training.config import RunConfig, save_config
-from training.prepare import read_manifest
+from training.errors import TrainingError
 from training.runlog import MetricsLog, plot_losses
-from training.runner import TrainingError, checkpoints, run_builtin
+from training.runner import run_builtin
 
 Backend = Callable[[RunConfig, Path, Path | None], Path]
 
@@ -50,15 +50,15 @@ def run_axolotl(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
     )
     if states:
         history = json.loads(states[-1].read_text())["log_history"]
-        log = MetricsLog(run_dir / "metrics.jsonl")
+        log = MetricsLog(layout.metrics_file(run_dir))
         for entry in history:
             record = {
                 k: entry[k] for k in ("step", "loss", "eval_loss", "learning_rate") if k in entry
             }
             log.write(**record)
-        plot_losses(log.read(), run_dir / "loss.png", run_dir.name)
+        plot_losses(log.read(), layout.loss_plot(run_dir), run_dir.name)
     # load_best_model_at_end: what axolotl leaves in output_dir is the best adapter.
-    best = run_dir / "best"
+    best = layout.best_adapter(run_dir)
     best.mkdir(exist_ok=True)
     for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
         if (run_dir / name).exists():
@@ -77,37 +77,6 @@ def pick_backend(name: str) -> str:
     return "axolotl" if torch.cuda.is_available() and shutil.which("axolotl") else "peft"
 
 
-def new_run_dir(root: Path) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = root / f"run-{stamp}"
-    suffix = 1
-    while run_dir.exists():
-        suffix += 1
-        run_dir = root / f"run-{stamp}-{suffix}"
-    run_dir.mkdir(parents=True)
-    return run_dir
-
-
-def latest_run(root: Path) -> Path:
-    runs = sorted(p for p in root.glob("run-*") if p.is_dir())
-    if not runs:
-        raise TrainingError(f"no runs in {root}; run `python -m training train` first")
-    return runs[-1]
-
-
-def resume_point(target: str, root: Path) -> tuple[Path, Path]:
-    """(run folder, newest checkpoint) for `--resume latest|RUN_DIR|CHECKPOINT_DIR`."""
-    path = latest_run(root) if target == "latest" else Path(target)
-    if not path.is_absolute() and not path.exists():
-        path = root / target
-    if (path / "trainer_state.json").is_file():
-        return path.parent, path
-    found = checkpoints(path)
-    if not found:
-        raise TrainingError(f"{path} has no checkpoint to resume from; start a new run instead")
-    return path, max(found, key=lambda p: int(p.name.split("-")[1]))
-
-
 def train(cfg: RunConfig, resume: str | None = None) -> Path:
     backend_name = pick_backend(cfg.loregate.backend)
     manifest = read_manifest(cfg.train_file.parent)
@@ -116,12 +85,12 @@ def train(cfg: RunConfig, resume: str | None = None) -> Path:
             f"base model {cfg.base_model_path} does not exist; set base_model in the config "
             "(for the embedded default run `make model`)"
         )
-    root = cfg.path(cfg.output_dir)
+    root = layout.runs_root(cfg)
     if resume:
-        run_dir, checkpoint = resume_point(resume, root)
+        run_dir, checkpoint = layout.resume_point(resume, root)
         print(f"train: resuming {run_dir.name} from {checkpoint.name}")
     else:
-        run_dir, checkpoint = new_run_dir(root), None
+        run_dir, checkpoint = layout.new_run_dir(root), None
         save_config(cfg, run_dir / "config.yaml")
         save_config(cfg, run_dir / "axolotl.yaml", axolotl_only=True)
         stats = cfg.train_file.parent / "stats.json"
