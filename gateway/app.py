@@ -18,14 +18,14 @@ from gateway.routes import router
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
 from gateway.upstream import UpstreamPool, make_session, redact
-from retrieval import LoreEngine
+from retrieval import LoreEngine, LoreIndex
 
 log = logging.getLogger("loregate")
 
 
 def build_app(settings: GatewaySettings | None = None, *,
-              engine: LoreEngine | None = None) -> FastAPI:
-    """The ASGI app. `engine` lets tests put a fake lore engine at the edge."""
+              engine: LoreIndex | None = None) -> FastAPI:
+    """The ASGI app. `engine` (any `LoreIndex`) lets tests put a fake lore engine at the edge."""
     settings = settings or GatewaySettings()
 
     @contextlib.asynccontextmanager

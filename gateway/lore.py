@@ -22,7 +22,7 @@ import anyio
 from gateway.budget import Window, fit_to_window, prompt_token_bound
 from gateway.errors import APIError, shown
 from gateway.protocol import Controls
-from retrieval import LoreEngine, RetrievalError, Selection, UnknownWorld
+from retrieval import LoreIndex, RetrievalError, Selection, UnknownWorld
 
 log = logging.getLogger("loregate.lore")
 
@@ -53,7 +53,7 @@ class LoreOutcome:
 class LoreService:
     """Owns the engine's life: opened in the background at start-up, awaited by lore requests."""
 
-    def __init__(self, engine: LoreEngine, default_world: str, reply_reserve: int,
+    def __init__(self, engine: LoreIndex, default_world: str, reply_reserve: int,
                  wait: float = 1.0) -> None:
         self.engine = engine
         self.default_world = default_world

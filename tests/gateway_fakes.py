@@ -19,7 +19,8 @@ LORE = "World lore for scifi_world:\nElena Vasquez is the Meridian's chief engin
 
 @dataclass
 class FakeEngine:
-    """Selects one canned entry whenever 'Elena' is mentioned; records every call."""
+    """A `retrieval.LoreIndex`: selects one canned entry whenever 'Elena' is mentioned;
+    records every call."""
 
     worlds: tuple[str, ...] = ("scifi_world", "other_world")
     budget: int = 1024
@@ -76,7 +77,7 @@ def client_factory() -> Iterator[Callable[..., tuple[TestClient, Behaviour, Fake
         engine = engine or FakeEngine()
         url = servers.enter_context(serve(build_fake_upstream(behaviour)))
         config = GatewaySettings(**{"upstream_url": [url + "/v1"], **settings})
-        app = build_app(config, engine=engine)  # type: ignore[arg-type]
+        app = build_app(config, engine=engine)
         return TestClient(app), behaviour, engine
 
     with servers:

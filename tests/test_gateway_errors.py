@@ -89,7 +89,7 @@ def test_upstream_4xx_keeps_its_status_and_message(make_client):
 
 def test_unreachable_upstream_is_a_502_naming_it_within_the_connect_timeout():
     settings = GatewaySettings(upstream_url=["http://127.0.0.1:9/v1"], connect_timeout=2.0)
-    client = TestClient(build_app(settings, engine=FakeEngine()))  # type: ignore[arg-type]
+    client = TestClient(build_app(settings, engine=FakeEngine()))
     with client:
         started = time.monotonic()
         r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
@@ -103,7 +103,7 @@ def test_a_restarting_upstream_is_a_503_with_retry_after(tmp_path):
     marker = tmp_path / "upstream-restarting"
     marker.touch()
     settings = GatewaySettings(upstream_url=["http://127.0.0.1:9/v1"], restart_marker=marker)
-    client = TestClient(build_app(settings, engine=FakeEngine()))  # type: ignore[arg-type]
+    client = TestClient(build_app(settings, engine=FakeEngine()))
     with client:
         r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
     assert_openai_error(r, 503)

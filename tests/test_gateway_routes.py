@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway_fakes import FakeEngine
+from retrieval import LoreEngine, LoreIndex, RetrievalSettings
 
 
 def test_models_is_the_upstreams_list_with_max_model_len(make_client):
@@ -88,3 +89,8 @@ def test_request_id_is_forwarded_upstream(make_client):
         r = client.post("/v1/chat/completions",
                         json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
     assert upstream.received_headers[-1]["x-request-id"] == r.headers["x-request-id"]
+
+
+def test_the_fake_engine_and_the_real_one_are_both_lore_indexes():
+    assert isinstance(FakeEngine(), LoreIndex)
+    assert isinstance(LoreEngine(RetrievalSettings()), LoreIndex)

@@ -27,7 +27,7 @@ def stack():
         upstream_cm = serve(build_fake_upstream(behaviour))
         upstream_url = upstream_cm.__enter__()
         config = GatewaySettings(upstream_url=[upstream_url + "/v1"], **settings)
-        gateway_cm = serve(build_app(config, engine=FakeEngine()))  # type: ignore[arg-type]
+        gateway_cm = serve(build_app(config, engine=FakeEngine()))
         opened.extend([upstream_cm, gateway_cm])
         return gateway_cm.__enter__()
 

@@ -140,7 +140,7 @@ def test_every_error_class_is_counted_with_its_status_401_included(
 
 def test_an_unreachable_upstream_is_counted_as_502():
     settings = GatewaySettings(upstream_url=[f"http://127.0.0.1:{free_port()}/v1"])
-    with TestClient(build_app(settings, engine=FakeEngine())) as client:  # type: ignore[arg-type]
+    with TestClient(build_app(settings, engine=FakeEngine())) as client:
         chat = client.post("/v1/chat/completions", json=CHAT)
         models = client.get("/v1/models")
         metrics = client.get("/metrics").text
@@ -163,7 +163,7 @@ def test_credentials_go_as_basic_auth_and_show_nowhere(caplog):
     with serve(build_fake_upstream(behaviour)) as live:
         url = live.replace("http://", "http://writer:s3cret%21@") + "/v1"
         settings = GatewaySettings(upstream_url=[url])
-        app = build_app(settings, engine=FakeEngine())  # type: ignore[arg-type]
+        app = build_app(settings, engine=FakeEngine())
         with caplog.at_level("INFO"), TestClient(app) as client:
             chat = client.post("/v1/chat/completions", json=CHAT)
             health = client.get("/health")
@@ -180,7 +180,7 @@ def test_credentials_go_as_basic_auth_and_show_nowhere(caplog):
 def test_a_502_names_the_upstream_without_its_credentials():
     port = free_port()
     settings = GatewaySettings(upstream_url=[f"http://writer:s3cret@127.0.0.1:{port}/v1"])
-    with TestClient(build_app(settings, engine=FakeEngine())) as client:  # type: ignore[arg-type]
+    with TestClient(build_app(settings, engine=FakeEngine())) as client:
         r = client.post("/v1/chat/completions", json=CHAT)
     error = assert_envelope(r, 502)
     assert f"127.0.0.1:{port}/v1" in error["message"] and "s3cret" not in error["message"]
@@ -286,7 +286,7 @@ def gateway_server(**settings: object) -> Iterator[int]:
     with serve(build_fake_upstream(Behaviour())) as upstream:
         config = GatewaySettings(upstream_url=[upstream + "/v1"], port=free_port(), **settings)
         server = uvicorn.Server(server_config(
-            config, build_app(config, engine=FakeEngine())))  # type: ignore[arg-type]
+            config, build_app(config, engine=FakeEngine())))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 20
