@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from gateway.app import build_app
 from gateway.settings import REPO, GatewaySettings
+from retrieval.settings import ConfigKeyError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = GatewaySettings()
     except ValidationError as exc:
         print(f"loregate: bad setting: {describe_errors(exc)}", file=sys.stderr)
+        return 2
+    except ConfigKeyError as exc:  # a key in configs/gateway.yaml that no setting has
+        print(f"loregate: bad configuration: {exc}", file=sys.stderr)
         return 2
     if not settings.access_log:
         logging.getLogger("loregate.access").setLevel(logging.WARNING)

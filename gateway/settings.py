@@ -1,7 +1,9 @@
 """Gateway settings: defaults here, overrides in configs/gateway.yaml, then GATEWAY_* variables.
 
 The lore settings (worlds, index, budget...) and the sources they are read from come from
-`RetrievalSettings`, so the gateway and `python -m retrieval` read one configuration.
+`RetrievalSettings`, so the gateway and `python -m retrieval` read one configuration. A key in
+configs/gateway.yaml that neither knows stops start-up, naming the nearest valid key
+(`retrieval.settings.check_config_keys`); unknown GATEWAY_* environment variables are ignored.
 """
 
 from __future__ import annotations

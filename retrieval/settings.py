@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -28,8 +30,36 @@ REPO = project_root()
 CONFIG_FILE = REPO / "configs" / "gateway.yaml"
 
 
+class ConfigKeyError(ValueError):
+    """configs/gateway.yaml has a key no reader of it knows (a typo would be dropped unseen)."""
+
+
+def check_config_keys(data: Mapping[str, Any], valid: Iterable[str], source: Path) -> None:
+    """Raise ConfigKeyError naming each key of `data` not in `valid`, and its nearest valid
+    one. Keys match in any case, as the settings read them."""
+    known = sorted(valid)
+    unknown = [str(key) for key in data if str(key).lower() not in known]
+    if not unknown:
+        return
+    parts = []
+    for key in unknown:
+        hint = difflib.get_close_matches(key.lower(), known, n=1)
+        parts.append(f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+    raise ConfigKeyError(f"{source}: {'; '.join(parts)}")
+
+
 class RetrievalSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    # configs/gateway.yaml is one file for two readers: keys only the gateway reads (its own
+    # GatewaySettings fields) are valid here too; any other key fails at start-up. Unknown
+    # GATEWAY_* environment variables stay ignored. tests/test_gateway_settings.py keeps this
+    # list equal to GatewaySettings' own fields.
+    gateway_keys: ClassVar[frozenset[str]] = frozenset({
+        "access_log", "api_key", "body_timeout", "connect_timeout", "health_interval", "host",
+        "lore_wait", "max_body_bytes", "max_header_bytes", "max_headers", "max_query_chars",
+        "port", "read_timeout", "reply_reserve_tokens", "restart_marker", "tools",
+        "upstream_api_key", "upstream_url",
+    })
 
     worlds_dir: Path = Field(REPO / "worlds", description="Folder holding one folder per world.")
     index_dir: Path = Field(
@@ -139,4 +169,7 @@ class RetrievalSettings(BaseSettings):
 
         The gateway and `python -m retrieval` share this, so both read one configuration."""
         yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=CONFIG_FILE)
+        check_config_keys(yaml_source.yaml_data,
+                          {*settings_cls.model_fields, *RetrievalSettings.gateway_keys},
+                          CONFIG_FILE)
         return (init_settings, env_settings, yaml_source)
