@@ -8,6 +8,7 @@ import yaml
 
 from training import cli
 from training.config import REPO_ROOT
+from training.step import StepResult
 
 
 def test_eval_is_handed_to_the_evaluate_module(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,3 +50,25 @@ def test_flags_become_config_overrides() -> None:
     args = cli._parser().parse_args(["train", "--data", "d", "--resume"])
     assert args.resume == "latest"
     assert cli._overrides(args)["datasets"] == [{"path": "d/training.jsonl"}]
+
+
+def test_every_step_is_one_function_of_one_config() -> None:
+    import importlib
+    import inspect
+
+    for name, (module, function) in cli.STEPS.items():
+        step = getattr(importlib.import_module(module), function)
+        params = list(inspect.signature(step).parameters.values())
+        assert [p.name for p in params] == ["cfg"], name
+        assert inspect.signature(step).return_annotation in ("StepResult", StepResult), name
+
+
+def test_options_of_one_invocation_go_to_loregate_run() -> None:
+    args = cli._parser().parse_args(["check", "--merged", "m", "--adapter", "a"])
+    assert cli._overrides(args) == {"loregate": {"run": {"adapter": "a", "merged": "m"}}}
+    args = cli._parser().parse_args(["deploy", "run-1", "--rollback"])
+    assert cli._overrides(args) == {"loregate": {"run": {"target": "run-1", "rollback": True}}}
+    args = cli._parser().parse_args(["merge", "--output", "o", "--nf4-roundtrip"])
+    assert cli._overrides(args) == {
+        "loregate": {"merge_nf4_roundtrip": True, "run": {"merged": "o"}}
+    }

@@ -48,13 +48,13 @@ def test_deploy_switches_to_the_newest_checked_model_and_rolls_back(
     root = tmp_path / "merged_models"
     fake_model(root, "run-20250101-000000")
     fake_model(root, "run-20250102-000000")
-    link = deploy(cfg)
+    link = deploy(cfg).path
     assert target(link) == "run-20250102-000000"
-    deploy(cfg, "run-20250101-000000")
+    deploy(cfg.with_run(target="run-20250101-000000"))
     assert target(link) == "run-20250101-000000"
-    deploy(cfg, rollback=True)
+    deploy(cfg.with_run(rollback=True))
     assert target(link) == "run-20250102-000000"
-    deploy(cfg, str(cfg.base_model_path))  # the base itself is always allowed
+    deploy(cfg.with_run(target=cfg.base_model_path))  # the base itself is always allowed
     assert target(link) == "base"
     assert not [p for p in root.iterdir() if p.name.startswith(".current")]
     assert {p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink()} == {
@@ -66,21 +66,21 @@ def test_deploy_switches_to_the_newest_checked_model_and_rolls_back(
 def test_unchecked_or_failed_models_are_refused_and_current_is_kept(cfg, tmp_path: Path) -> None:
     root = tmp_path / "merged_models"
     fake_model(root, "run-1")
-    deploy(cfg, "run-1")
+    deploy(cfg.with_run(target="run-1"))
     fake_model(root, "run-2", passed=None)
     fake_model(root, "run-3", passed=False)
     with pytest.raises(DeployError, match="never checked"):
-        deploy(cfg, "run-2")
+        deploy(cfg.with_run(target="run-2"))
     with pytest.raises(DeployError, match="failed its check"):
-        deploy(cfg, "run-3")
+        deploy(cfg.with_run(target="run-3"))
     with pytest.raises(DeployError, match="not a model folder"):
-        deploy(cfg, "run-404")
+        deploy(cfg.with_run(target="run-404"))
     assert target(root / "current") == "run-1"
 
 
 def test_rollback_with_no_history_says_so(cfg) -> None:
     with pytest.raises(DeployError, match="nothing to roll back to"):
-        deploy(cfg, rollback=True)
+        deploy(cfg.with_run(rollback=True))
 
 
 def test_a_running_stack_is_detected_from_the_pid_file(

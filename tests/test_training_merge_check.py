@@ -6,6 +6,7 @@ import pytest
 import test_training_tiny
 from test_training_tiny import tiny_config
 
+from training import layout
 from training.artifacts import provenance, sha256_file
 from training.check import CHECK_FILE, CheckFailed, check
 from training.config import load_config
@@ -47,7 +48,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> tuple[
         "save_steps": 20,
     }
     config = tiny_config(tmp, tiny_base, **overrides)
-    return config, train(load_config(config))
+    return config, train(load_config(config)).path
 
 
 def test_nf4_roundtrip_lands_on_the_code_book_and_is_idempotent() -> None:
@@ -66,7 +67,7 @@ def test_nf4_roundtrip_lands_on_the_code_book_and_is_idempotent() -> None:
 def test_merge_writes_a_servable_folder_and_check_passes(trained: tuple[Path, Path]) -> None:
     config, adapter = trained
     cfg = load_config(config)
-    merged = merge(cfg, adapter)
+    merged = merge(cfg.with_run(adapter=adapter)).path
     assert merged.name == adapter.parent.name
     config_json = json.loads((merged / "config.json").read_text())
     assert "quantization_config" not in config_json
@@ -78,7 +79,7 @@ def test_merge_writes_a_servable_folder_and_check_passes(trained: tuple[Path, Pa
     assert (merged / "generation_config.json").is_file()
     assert json.loads((merged / "loregate_merge.json").read_text())["versions"]["peft"]
 
-    check(cfg, merged, adapter)
+    check(cfg.with_run(adapter=adapter, merged=merged))
     record = json.loads((merged / CHECK_FILE).read_text())
     assert record["passed"] is True
     logits = record["results"]["logits"]
@@ -91,9 +92,9 @@ def test_merge_writes_a_servable_folder_and_check_passes(trained: tuple[Path, Pa
 def test_check_fails_a_model_that_never_stops(trained: tuple[Path, Path]) -> None:
     config, adapter = trained
     cfg = load_config(config, {"loregate": {"check": {"max_new_tokens": 2}}})
-    merged = merge(cfg, adapter, cfg.path(cfg.loregate.merged_dir) / "short")
+    merged = merge(cfg.with_run(adapter=adapter, merged=layout.merged_root(cfg) / "short")).path
     with pytest.raises(CheckFailed, match="did not end on <\\|im_end\\|>"):
-        check(cfg, merged, adapter)
+        check(cfg.with_run(adapter=adapter, merged=merged))
     assert json.loads((merged / CHECK_FILE).read_text())["passed"] is False
 
 
@@ -113,7 +114,7 @@ def test_full_disk_leaves_no_half_written_model(
 
     monkeypatch.setattr(PreTrainedModel, "save_pretrained", no_space)
     with pytest.raises(MergeError, match="disk full"):
-        merge(cfg, adapter, target)
+        merge(cfg.with_run(adapter=adapter, merged=target))
     assert not target.exists()
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".tmp-")]
 
@@ -123,6 +124,7 @@ def test_missing_base_or_adapter_is_one_clear_error(
 ) -> None:
     config, adapter = trained
     with pytest.raises(MergeError, match="not a LoRA adapter"):
-        merge(load_config(config), tmp_path)
+        merge(load_config(config).with_run(adapter=tmp_path))
     with pytest.raises(MergeError, match="does not exist"):
-        merge(load_config(config, {"base_model": str(tmp_path / "gone")}), adapter, tmp_path / "o")
+        gone = load_config(config, {"base_model": str(tmp_path / "gone")})
+        merge(gone.with_run(adapter=adapter, merged=tmp_path / "o"))

@@ -15,7 +15,7 @@ tiny_base = test_training_tiny.tiny_base
 def prepared(tmp_path: Path, base: Path, **prepare_overrides: object) -> Path:
     write_corpus(tmp_path / "raw", chapters=5)
     cfg = load_config(tiny_config(tmp_path, base), {"loregate": {"prepare": prepare_overrides}})
-    return prepare(cfg)
+    return prepare(cfg).path
 
 
 def rows(path: Path) -> list[dict]:

@@ -62,7 +62,7 @@ def test_lr_warms_up_then_decays_to_zero(cfg_path: Path) -> None:
 
 
 def test_run_folder_holds_config_metrics_curve_and_best(cfg_path: Path) -> None:
-    best = train(load_config(cfg_path, {"max_steps": 6}))
+    best = train(load_config(cfg_path, {"max_steps": 6})).path
     run = best.parent
     assert run.name.startswith("run-") and (best / "adapter_config.json").is_file()
     for name in (
@@ -92,7 +92,7 @@ def test_ctrl_c_leaves_a_checkpoint_and_resume_matches_an_unbroken_run(
     from safetensors.torch import load_file
 
     cfg = load_config(cfg_path, {"max_steps": 5})
-    unbroken = train(cfg).parent / "final" / "adapter_model.safetensors"
+    unbroken = train(cfg).path.parent / "final" / "adapter_model.safetensors"
 
     real_clip = torch.nn.utils.clip_grad_norm_
     calls = {"n": 0}
@@ -110,7 +110,7 @@ def test_ctrl_c_leaves_a_checkpoint_and_resume_matches_an_unbroken_run(
     assert (run / "checkpoint-3" / "optimizer.pt").is_file()
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", real_clip)
 
-    train(cfg, resume=str(run))
+    train(cfg.with_run(resume=run))
     steps = [
         json.loads(line)["step"]
         for line in (run / "metrics.jsonl").read_text().splitlines()
@@ -233,7 +233,7 @@ def test_packing_on_cpu_trains_and_sample_packing_alone_keeps_the_old_path(
         False,
     )
     forced = {"speed": {"packing": True, "chunked_ce": True, "ce_chunk_size": 16}}
-    best = train(load_config(cfg_path, {"max_steps": 4, "loregate": forced}))
+    best = train(load_config(cfg_path, {"max_steps": 4, "loregate": forced})).path
     records = [
         json.loads(line) for line in (best.parent / "metrics.jsonl").read_text().splitlines()
     ]

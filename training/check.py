@@ -20,6 +20,7 @@ from training import layout
 from training.artifacts import provenance, write_json_atomic
 from training.config import RunConfig
 from training.errors import CheckFailed
+from training.step import StepResult
 
 CHECK_FILE = layout.CHECK_FILE  # kept for callers that import it from here
 FIXED_PROMPTS = (
@@ -59,7 +60,7 @@ def _validation_prompt(cfg: RunConfig) -> tuple[str | None, str]:
     return None, FIXED_PROMPTS[0]
 
 
-def check(cfg: RunConfig, merged: Path, adapter: Path | None = None) -> Path:
+def check(cfg: RunConfig) -> StepResult:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -69,7 +70,9 @@ def check(cfg: RunConfig, merged: Path, adapter: Path | None = None) -> Path:
     settings = cfg.loregate.check
     if cfg.loregate.torch_threads:
         torch.set_num_threads(cfg.loregate.torch_threads)
-    adapter = adapter or layout.default_adapter(cfg)
+    options = cfg.loregate.run
+    adapter = Path(options.adapter) if options.adapter else layout.default_adapter(cfg)
+    merged = Path(options.merged) if options.merged else layout.merged_model(cfg, adapter)
     base = cfg.base_model_path
     results: dict[str, Any] = {}
     failures: list[str] = []
@@ -173,4 +176,4 @@ def check(cfg: RunConfig, merged: Path, adapter: Path | None = None) -> Path:
     if failures:
         raise CheckFailed("check failed: " + "; ".join(failures) + f" (details in {path})")
     print(f"check: passed → {path}")
-    return path
+    return StepResult("check", path)

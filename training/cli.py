@@ -16,11 +16,33 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CONFIG = "configs/train_embedded.yaml"
+from training import layout
+from training.step import Step, StepResult
+
+DEFAULT_CONFIG = layout.DEFAULT_CONFIG
+
+# The steps, by name: module and function, imported only when that step runs (so `--help`
+# and a config error never load torch). Every function is `step(cfg) -> StepResult`.
+STEPS: dict[str, tuple[str, str]] = {
+    "prepare": ("training.prepare", "prepare"),
+    "train": ("training.train", "train"),
+    "merge": ("training.merge", "merge"),
+    "check": ("training.check", "check"),
+    "deploy": ("training.deploy", "deploy"),
+    "eval": ("training.evaluate", "evaluate"),
+}
+# step -> {loregate.run option: the flag's attribute}
+RUN_OPTIONS: dict[str, dict[str, str]] = {
+    "train": {"resume": "resume"},
+    "merge": {"adapter": "adapter", "merged": "output"},
+    "check": {"adapter": "adapter", "merged": "merged"},
+    "deploy": {"target": "model", "rollback": "rollback"},
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,9 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     p.add_argument("--backend", choices=("auto", "peft", "axolotl"))
 
-    p = step("merge", "base + adapter → merged_models/<run>/")
+    p = step("merge", f"base + adapter → {layout.MERGED_DIR}/<run>/")
     p.add_argument("--adapter", type=Path, help="adapter folder (default: latest run's best)")
-    p.add_argument("--output", type=Path, help="merged model folder (default merged_models/<run>)")
+    p.add_argument(
+        "--output", type=Path, help=f"merged model folder (default {layout.MERGED_DIR}/<run>)"
+    )
     p.add_argument(
         "--nf4-roundtrip", action="store_true", help="merge into an NF4 round-tripped base"
     )
@@ -74,8 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--adapter", type=Path, help="adapter folder (default: latest run's best)")
 
-    p = step("deploy", "switch merged_models/current atomically")
-    p.add_argument("model", nargs="?", help="run name under merged_models/ or a model folder")
+    p = step("deploy", f"switch {layout.DEPLOYED} atomically")
+    p.add_argument(
+        "model", nargs="?", help=f"run name under {layout.MERGED_DIR}/ or a model folder"
+    )
     p.add_argument("--rollback", action="store_true", help="back to the model current before")
 
     # listed for --help; main() hands `eval` and its arguments to the style benchmark's CLI
@@ -85,7 +111,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags as config keys: recipe keys by their axolotl/loregate names, and the
+    options of this invocation under `loregate.run`."""
     out: dict[str, Any] = {}
+    loregate: dict[str, Any] = {}
     if args.base_model:
         out["base_model"] = args.base_model
     if args.step == "prepare":
@@ -106,7 +135,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             if getattr(args, key) is not None
         }
         if prepare:
-            out["loregate"] = {"prepare": prepare}
+            loregate["prepare"] = prepare
     if args.step == "train":
         if args.data:
             data = Path(args.data)
@@ -115,51 +144,39 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         if args.max_steps:
             out["max_steps"] = args.max_steps
         if args.backend:
-            out["loregate"] = {"backend": args.backend}
+            loregate["backend"] = args.backend
     if args.step == "merge" and args.nf4_roundtrip:
-        out["loregate"] = {"merge_nf4_roundtrip": True}
+        loregate["merge_nf4_roundtrip"] = True
+    run = {
+        option: str(value) if isinstance(value, Path) else value
+        for option, flag in RUN_OPTIONS.get(args.step, {}).items()
+        if (value := getattr(args, flag)) not in (None, False)
+    }
+    if run:
+        loregate["run"] = run
+    if loregate:
+        out["loregate"] = loregate
     return out
 
 
-def run_step(args: argparse.Namespace) -> Path:
+def run_step(args: argparse.Namespace) -> StepResult:
     from training.config import load_config
 
     cfg = load_config(args.config, _overrides(args))
-    if args.step == "prepare":
-        from training.prepare import prepare
-
-        return prepare(cfg)
-    if args.step == "train":
-        from training.train import train
-
-        return train(cfg, resume=args.resume)
-    if args.step == "merge":
-        from training.merge import merge
-
-        return merge(cfg, adapter=args.adapter, output=args.output)
-    if args.step == "check":
-        from training import layout
-        from training.check import check
-
-        adapter = args.adapter or layout.default_adapter(cfg)
-        merged = args.merged or layout.merged_model(cfg, adapter)
-        return check(cfg, merged, adapter)
-    from training.deploy import deploy
-
-    return deploy(cfg, target=args.model, rollback=args.rollback)
+    module, function = STEPS[args.step]
+    step: Step = getattr(importlib.import_module(module), function)
+    return step(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "eval":
-        from training.evaluate import main as evaluate_main  # another module's own CLI
-
-        return evaluate_main(argv[1:])
+    if argv and argv[0] == "eval":  # its flags are its own: the style benchmark's parser
+        return importlib.import_module(STEPS["eval"][0]).main(argv[1:])
     args = _parser().parse_args(argv)
     from training.errors import KNOWN_ERRORS, TrainingInterrupted
 
     try:
-        run_step(args)
+        return run_step(args).exit_code
     except TrainingInterrupted as exc:
         print(f"{args.step}: {exc}", file=sys.stderr)
         return 130
@@ -171,4 +188,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.step}: error: disk full ({exc}); free space and rerun", file=sys.stderr)
             return 1
         raise
-    return 0

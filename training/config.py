@@ -126,6 +126,43 @@ class SpeedSettings(_Strict):
         return cuda if lever == "auto" else lever
 
 
+class RunOptions(_Strict):
+    """What this invocation asks of a step beyond the recipe (CLI flags); never saved with a
+    run, so a run's config.yaml is the recipe alone. None: the run layout's default."""
+
+    resume: str | None = Field(default=None, description="train: latest, a run or checkpoint")
+    adapter: str | None = Field(default=None, description="merge, check: the latest run's best")
+    merged: str | None = Field(
+        default=None, description="merge's output and check's input: merged_dir/<run>"
+    )
+    target: str | None = Field(default=None, description="deploy: run name or model folder")
+    rollback: bool = False
+
+
+class EvalSettings(_Strict):
+    """`python -m training eval`; each field is also a flag of that command (paths are
+    taken as given, relative to where the command runs, as the flags always were)."""
+
+    compare: list[str] | None = Field(default=None, min_length=2, max_length=2)
+    rescore: str | None = None
+    model: str | None = None
+    url: str | None = None
+    local_model: str | None = None
+    output: str | None = None
+    report: str | None = None
+    prompts: str = "training/data/prepared/validation.jsonl"
+    training_data: str | None = None
+    limit: int | None = None
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 512
+    seed: int = 1234
+    min_words: int = 2000
+    max_rounds: int = 4
+    concurrency: int = 4
+    timeout: float = 900.0
+
+
 class LoregateSettings(_Strict):
     backend: Literal["auto", "peft", "axolotl"] = "auto"
     merged_dir: str = "merged_models"
@@ -137,6 +174,9 @@ class LoregateSettings(_Strict):
     prepare: PrepareSettings = Field(default_factory=PrepareSettings)
     check: CheckSettings = Field(default_factory=CheckSettings)
     speed: SpeedSettings = Field(default_factory=SpeedSettings)
+    # per invocation, not part of a run's recipe: left out of every saved config
+    eval: EvalSettings = Field(default_factory=EvalSettings, exclude=True)
+    run: RunOptions = Field(default_factory=RunOptions, exclude=True)
 
 
 class RunConfig(_Strict):
@@ -244,6 +284,12 @@ class RunConfig(_Strict):
     @property
     def base_model_path(self) -> Path:
         return self.path(self.base_model)
+
+    def with_run(self, **options: str | Path | bool | None) -> RunConfig:
+        """This config with some `loregate.run` options set (paths become strings)."""
+        values = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+        run = self.loregate.run.model_copy(update=values)
+        return self.model_copy(update={"loregate": self.loregate.model_copy(update={"run": run})})
 
     def axolotl_dict(self) -> dict[str, Any]:
         """The config as axolotl reads it: loregate's own section left out."""

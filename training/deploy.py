@@ -18,6 +18,7 @@ from pathlib import Path
 from training import layout
 from training.config import REPO_ROOT, RunConfig
 from training.errors import DeployError
+from training.step import StepResult
 
 VLLM_PID = REPO_ROOT / ".loregate" / "run" / "vllm.pid"
 
@@ -80,7 +81,8 @@ def switch_link(root: Path, target: Path) -> None:
     os.replace(tmp, link)
 
 
-def deploy(cfg: RunConfig, target: str | None = None, rollback: bool = False) -> Path:
+def deploy(cfg: RunConfig) -> StepResult:
+    target, rollback = cfg.loregate.run.target, cfg.loregate.run.rollback
     root = layout.merged_root(cfg)
     before = current_target(root)
     if rollback:
@@ -122,4 +124,4 @@ def deploy(cfg: RunConfig, target: str | None = None, rollback: bool = False) ->
     else:
         print("deploy: no running stack detected; the next `make serve` serves this model.")
     print("deploy: roll back with `python -m training deploy --rollback`.")
-    return link
+    return StepResult("deploy", link)

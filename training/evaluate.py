@@ -30,6 +30,8 @@ Metrics (outputs pooled, author's held-out passages pooled; each module has the 
                     a same-author page scores 0.9 and another author's 0.1 [score.py]
 """
 
+from __future__ import annotations
+
 import argparse
 import datetime as dt
 import json
@@ -37,8 +39,16 @@ import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-DEFAULT_PROMPTS = Path("training/data/prepared/validation.jsonl")
+from training import layout
+from training.errors import KNOWN_ERRORS, ConfigError
+from training.step import StepResult
+
+if TYPE_CHECKING:
+    from training.config import EvalSettings, RunConfig
+
+DEFAULT_PROMPTS = Path("training/data/prepared/validation.jsonl")  # = EvalSettings.prompts
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example:\n  python -m training eval --model base --url http://localhost:8100 "
         "--output scripts/results/style_base.json\n  python -m training eval --compare "
         "scripts/results/style_base.json scripts/results/style_finetuned.json",
+    )
+    p.add_argument(
+        "--config",
+        default=layout.DEFAULT_CONFIG,
+        help=f"run config, its loregate.eval section the defaults ({layout.DEFAULT_CONFIG})",
     )
     p.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"))
     p.add_argument("--rescore", type=Path, metavar="RESULT.json",
@@ -141,13 +156,17 @@ def _rescore(path: Path, report_path: Path | None) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def _evaluate(args: EvalSettings) -> int:
     from training.style import assess, generate, report
     from training.style.cases import load_cases, sha256
     from training.style.perplexity import held_out_perplexity
 
-    cases = load_cases(args.prompts, args.limit)
-    training_path = args.training_data or args.prompts.with_name("training.jsonl")
+    prompts, output = Path(args.prompts), Path(str(args.output))
+    report_path = Path(args.report) if args.report else None
+    cases = load_cases(prompts, args.limit)
+    training_path = (
+        Path(args.training_data) if args.training_data else prompts.with_name("training.jsonl")
+    )
     training = [c.reference for c in load_cases(training_path)] if training_path.is_file() else []
     sampling = generate.SamplingSettings(
         temperature=args.temperature,
@@ -171,7 +190,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         "url": args.url,
         "local_model": args.local_model,
         "sampling": sampling.as_dict(),
-        "prompts": {"path": str(args.prompts), "count": len(cases), "sha256": sha256(args.prompts)},
+        "prompts": {"path": str(prompts), "count": len(cases), "sha256": sha256(prompts)},
         "training_data": str(training_path) if training else None,
         **assess.assess(outputs, [c.reference for c in cases], training),
         "perplexity": None,
@@ -183,7 +202,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     }
     if args.local_model:
         result["perplexity"] = vars(held_out_perplexity(args.local_model, cases))
-    report.write_json(args.output, result)
+    report.write_json(output, result)
     print(
         f"{args.model}: overall style score {result['overall_score']:.1f} "
         f"(other authors {result['other_authors_floor']['mean']:.1f}"
@@ -192,34 +211,63 @@ def _evaluate(args: argparse.Namespace) -> int:
             if "author_ceiling" in result
             else ""
         )
-        + f"); wrote {args.output}"
+        + f"); wrote {output}"
     )
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
-    if args.report:
-        report.markdown([(args.model, result)], args.report)
-        print(f"wrote {args.report}")
+    if report_path:
+        report.markdown([(args.model, result)], report_path)
+        print(f"wrote {report_path}")
     return 0
+
+
+def evaluate(cfg: RunConfig) -> StepResult:
+    """The style benchmark as a step: `cfg.loregate.eval` says what to score or compare."""
+    settings = cfg.loregate.eval
+    report_path = Path(settings.report) if settings.report else None
+    if settings.compare:
+        code = _compare([Path(p) for p in settings.compare], report_path)
+        return StepResult("eval", report_path, code)
+    if settings.rescore:
+        rescored = Path(settings.rescore)
+        return StepResult("eval", rescored, _rescore(rescored, report_path))
+    if not settings.model or not settings.output:
+        raise ConfigError("eval needs model and output (or compare: [A.json, B.json])")
+    if not settings.url and not settings.local_model:
+        raise ConfigError("eval needs url (an OpenAI-compatible server) or local_model")
+    return StepResult("eval", Path(settings.output), _evaluate(settings))
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags as `loregate.eval` keys (paths as the strings they were typed as)."""
+    flags = {k: v for k, v in vars(args).items() if k != "config" and v is not None}
+    return {
+        "loregate": {
+            "eval": {
+                k: [str(p) for p in v] if isinstance(v, list) else str(v)
+                if isinstance(v, Path) else v
+                for k, v in flags.items()
+            }
+        }
+    }
 
 
 def main(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.compare:
-        return _compare(list(args.compare), args.report)
-    if args.rescore:
-        return _rescore(args.rescore, args.report)
-    if not args.model or not args.output:
-        parser.error("--model and --output are required (or use --compare A.json B.json)")
-    if not args.url and not args.local_model:
-        parser.error("pass --url URL (an OpenAI-compatible server) or --local-model PATH")
+    if not args.compare and not args.rescore:
+        if not args.model or not args.output:
+            parser.error("--model and --output are required (or use --compare A.json B.json)")
+        if not args.url and not args.local_model:
+            parser.error("pass --url URL (an OpenAI-compatible server) or --local-model PATH")
+    from training.config import load_config
     from training.style.cases import PromptSetError
     from training.style.corpora import MissingReferenceData
     from training.style.generate import GenerationError
 
     try:
-        return _evaluate(args)
-    except (PromptSetError, GenerationError, MissingReferenceData, OSError) as exc:
+        return evaluate(load_config(args.config, _overrides(args))).exit_code
+    except (PromptSetError, GenerationError, MissingReferenceData, OSError, *KNOWN_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -27,6 +27,7 @@ from training.errors import TrainingError
 if TYPE_CHECKING:
     from training.config import RunConfig
 
+DEFAULT_CONFIG = "configs/train_embedded.yaml"  # the run config every command reads by default
 RUN_PREFIX = "run-"
 CHECKPOINT_PREFIX = "checkpoint-"
 TRAINER_STATE = "trainer_state.json"

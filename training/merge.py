@@ -24,19 +24,21 @@ from training.chatdata import load_tokenizer
 from training.config import RunConfig
 from training.errors import MergeError
 from training.models import NF4_LEVELS, base_dtype, load_base, nf4_roundtrip
+from training.step import StepResult
 
 
-def merge(cfg: RunConfig, adapter: Path | None = None, output: Path | None = None) -> Path:
+def merge(cfg: RunConfig) -> StepResult:
     import torch
     from peft import PeftModel
 
-    adapter = adapter or layout.default_adapter(cfg)
+    options = cfg.loregate.run
+    adapter = Path(options.adapter) if options.adapter else layout.default_adapter(cfg)
     if not (adapter / "adapter_config.json").is_file():
         raise MergeError(
             f"{adapter} is not a LoRA adapter (no adapter_config.json); pass --adapter"
         )
     base = cfg.base_model_path
-    output = output or layout.merged_model(cfg, adapter)
+    output = Path(options.merged) if options.merged else layout.merged_model(cfg, adapter)
     if output.name == layout.CURRENT:
         raise MergeError(f"refusing to write into {layout.DEPLOYED}; deploy switches that link")
     nf4 = cfg.loregate.merge_nf4_roundtrip
@@ -81,7 +83,7 @@ def merge(cfg: RunConfig, adapter: Path | None = None, output: Path | None = Non
             ) from exc
         raise
     print(f"merge: wrote {output}")
-    return output
+    return StepResult("merge", output)
 
 
 def _drop_quantization_config(config_path: Path) -> None:

@@ -31,6 +31,7 @@ from training.dedupe import dedupe
 from training.errors import PrepareError
 from training.prompts import continuation_request, llm_requests, scene_request
 from training.sources import read_sources
+from training.step import StepResult
 from training.voice import analyse, system_prompt
 
 HISTOGRAM_EDGES = (0, 100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 4000)
@@ -110,7 +111,7 @@ def _jsonl(rows: list[dict[str, object]]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
-def prepare(cfg: RunConfig) -> Path:
+def prepare(cfg: RunConfig) -> StepResult:
     settings = cfg.loregate.prepare
     source_dir = cfg.path(settings.input)
     out = cfg.path(settings.output)
@@ -211,7 +212,7 @@ def prepare(cfg: RunConfig) -> Path:
     )
     write_json_atomic(layout.manifest(out), manifest)
     _print_report(stats, out, settings.min_tokens)
-    return out
+    return StepResult("prepare", out)
 
 
 def _print_report(stats: dict, out: Path, min_tokens: int) -> None:  # type: ignore[type-arg]

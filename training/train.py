@@ -22,6 +22,7 @@ from training.config import RunConfig, save_config
 from training.errors import TrainingError
 from training.runlog import MetricsLog, plot_losses
 from training.runner import run_builtin
+from training.step import StepResult
 
 Backend = Callable[[RunConfig, Path, Path | None], Path]
 
@@ -77,7 +78,8 @@ def pick_backend(name: str) -> str:
     return "axolotl" if torch.cuda.is_available() and shutil.which("axolotl") else "peft"
 
 
-def train(cfg: RunConfig, resume: str | None = None) -> Path:
+def train(cfg: RunConfig) -> StepResult:
+    resume = cfg.loregate.run.resume
     backend_name = pick_backend(cfg.loregate.backend)
     manifest = read_manifest(cfg.train_file.parent)
     if backend_name == "peft" and not cfg.base_model_path.exists():
@@ -103,4 +105,4 @@ def train(cfg: RunConfig, resume: str | None = None) -> Path:
             ),
         )
     print(f"train: backend {backend_name}, run folder {run_dir}")
-    return BACKENDS[backend_name](cfg, run_dir, checkpoint)
+    return StepResult("train", BACKENDS[backend_name](cfg, run_dir, checkpoint))
