@@ -1,6 +1,6 @@
 """Gateway overhead, side by side in one run on one machine.
 
-Against a fast fake upstream (scripts/fake_upstream.py, no model), so what is measured is the
+Against a fast fake upstream (tests/fakes/upstream.py, no model), so what is measured is the
 proxy's own cost:
   * TTFT at one stream: direct, loregate (lore off), loregate (lore on, 1,000-entry world;
     50 recurring messages, and every message new so its embedding is never cached),
@@ -31,12 +31,13 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "scripts"))
+# The repo root, for the test doubles in tests/fakes/ (scripts/ is on the path already: it is
+# this script's own folder).
+sys.path.insert(0, str(REPO))
 from bench_results import save_results  # noqa: E402
-from e2e_stack import running  # noqa: E402
-from live_server import free_port  # noqa: E402
 from synthetic_world import generate_world  # noqa: E402
+from tests.e2e_stack import running  # noqa: E402
+from tests.fakes.live_server import free_port  # noqa: E402
 
 LITELLM_VENV = REPO / ".loregate" / "bench-litellm"
 MODEL = "fake-model"
@@ -144,11 +145,11 @@ def main() -> int:
     results: dict = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.node(),
                      "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
                      "requests": args.requests,
-                     "world_entries": args.entries, "upstream": "scripts/fake_upstream.py"}
+                     "world_entries": args.entries, "upstream": "tests/fakes/upstream.py"}
     gateway_env = {"GATEWAY_UPSTREAM_URL": direct, "GATEWAY_PORT": str(gw_port),
                    "GATEWAY_WORLDS_DIR": str(work / "worlds"), "GATEWAY_WORLD": "bench_world",
                    "GATEWAY_INDEX_DIR": str(work / "index"), "GATEWAY_ACCESS_LOG": "false"}
-    with running([py, "scripts/fake_upstream.py", "--port", str(up_port)], {},
+    with running([py, "-m", "tests.fakes.upstream", "--port", str(up_port)], {},
                  direct.removesuffix("/v1") + "/health", work / "upstream.log", 60), \
          running([py, "-m", "gateway"], gateway_env, gateway.removesuffix("/v1") + "/health",
                  work / "gateway.log", 900):

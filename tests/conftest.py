@@ -1,4 +1,5 @@
-"""Shared test set-up: offline model loading and the repo's scripts on the import path."""
+"""Shared test set-up: offline model loading; the repo root (for `tests.fakes`, the test
+doubles) and scripts/ on the import path."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ for path in (REPO, REPO / "scripts"):
 def make_client():
     """`make_client(behaviour=None, engine=None, **settings) -> (TestClient, Behaviour, engine)`:
     the real gateway in front of a fake vLLM on a real socket, with a fake lore engine."""
-    from gateway_fakes import client_factory
+    from tests.fakes.gateway import client_factory
 
     with client_factory() as factory:
         yield factory

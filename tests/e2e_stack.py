@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from live_server import free_port
 from serve import healthy
+from tests.fakes.live_server import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_START_TIMEOUT = 1200  # vLLM's first start on a busy 2-core box can take minutes

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from fake_upstream import Behaviour
 from gateway.budget import LORE_WRAPPER_TOKENS
-from gateway_fakes import LORE, FakeEngine
+from tests.fakes.gateway import LORE, FakeEngine
+from tests.fakes.upstream import Behaviour
 
 ELENA = [{"role": "user", "content": "Elena checks the reactor."}]
 

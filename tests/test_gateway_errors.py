@@ -7,9 +7,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from fake_upstream import Behaviour
 from gateway import GatewaySettings, build_app
-from gateway_fakes import FakeEngine
+from tests.fakes.gateway import FakeEngine
+from tests.fakes.upstream import Behaviour
 
 ELENA = [{"role": "user", "content": "Elena checks the reactor."}]
 

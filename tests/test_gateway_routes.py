@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway_fakes import FakeEngine
 from retrieval import LoreEngine, LoreIndex, RetrievalSettings
+from tests.fakes.gateway import FakeEngine
 
 
 def test_models_is_the_upstreams_list_with_max_model_len(make_client):

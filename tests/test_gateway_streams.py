@@ -11,10 +11,10 @@ import httpx
 import openai
 import pytest
 
-from fake_upstream import Behaviour, build_fake_upstream
 from gateway import GatewaySettings, build_app
-from gateway_fakes import FakeEngine
-from live_server import serve
+from tests.fakes.gateway import FakeEngine
+from tests.fakes.live_server import serve
+from tests.fakes.upstream import Behaviour, build_fake_upstream
 
 ELENA = [{"role": "user", "content": "Elena checks the reactor."}]
 

@@ -7,10 +7,10 @@ import contextlib
 
 import pytest
 
-from fake_upstream import Behaviour, build_fake_upstream
 from gateway.errors import APIError
 from gateway.upstream import UpstreamPool, make_session
-from live_server import free_port, serve
+from tests.fakes.live_server import free_port, serve
+from tests.fakes.upstream import Behaviour, build_fake_upstream
 
 
 async def post(pool: UpstreamPool) -> str:

@@ -8,8 +8,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from gateway_fakes import FakeEngine
-from live_server import free_port
+from tests.fakes.gateway import FakeEngine
+from tests.fakes.live_server import free_port
 
 ELENA = [{"role": "user", "content": "Elena checks the arm."}]
 # Generous next to the 1 s wait, so that a loaded CI box can't fail it, and far below the

@@ -19,14 +19,14 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 import gateway.chat
-from fake_upstream import Behaviour, build_fake_upstream
 from gateway import GatewaySettings, build_app
 from gateway.__main__ import main, server_config
 from gateway.errors import shown
 from gateway.protocol import MAX_JSON_DEPTH, MAX_WORLD_CHARS
 from gateway.upstream import UpstreamPool, make_session, redact
-from gateway_fakes import FakeEngine
-from live_server import free_port, serve
+from tests.fakes.gateway import FakeEngine
+from tests.fakes.live_server import free_port, serve
+from tests.fakes.upstream import Behaviour, build_fake_upstream
 
 ELENA = [{"role": "user", "content": "Elena checks the reactor."}]
 CHAT = {"model": "m", "messages": ELENA}

@@ -9,10 +9,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from fake_upstream import Behaviour, build_fake_upstream
 from gateway import GatewaySettings, build_app
-from live_server import serve
 from retrieval import LoreHit, RetrievalError, Selection, UnknownWorld
+from tests.fakes.live_server import serve
+from tests.fakes.upstream import Behaviour, build_fake_upstream
 
 LORE = "World lore for scifi_world:\nElena Vasquez is the Meridian's chief engineer."
 

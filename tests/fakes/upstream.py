@@ -6,7 +6,8 @@ gateway's own cost. Behaviours for tests: `fail_after` chunks (drop mid-stream),
 between chunks, `refuse_tools` (vLLM's 400 without a tool parser), and a log of every request
 body it received.
 
-Usage: python scripts/fake_upstream.py [--port 9000] [--chunks 16] [--delay 0]
+Usage (from the repo root): python -m tests.fakes.upstream [--port 9000] [--chunks 16]
+       [--delay 0]
 """
 
 from __future__ import annotations
