@@ -24,13 +24,13 @@ import math
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from training import layout
 from training.artifacts import replace_dir, write_json_atomic
-from training.chatdata import collate, load_tokenizer, micro_batches, read_examples
+from training.chatdata import Example, collate, load_tokenizer, micro_batches, read_examples
 from training.config import RunConfig
 from training.errors import TrainingError, TrainingInterrupted
 from training.levers import (
@@ -216,7 +216,55 @@ def save_adapter(model: Any, target: Path, **info: Any) -> Path:
     return target
 
 
+@dataclass
+class Run:
+    """What a run holds while it trains: made once by `_set_up`, read and advanced by
+    each step, closed by `_finish`."""
+
+    cfg: RunConfig
+    run_dir: Path
+    state: TrainState
+    model: Any
+    optimizer: Any
+    params: list[Any]
+    levers: Levers
+    planner: CheckpointPlanner | None
+    train_set: list[Example]
+    val_batches: list[list[Any]]
+    pad_id: int
+    steps_per_epoch: int
+    total: int
+    log: MetricsLog
+    bar: Any = None
+    started: float = 0.0
+    epoch_cache: dict[int, list[list[Any]]] = field(default_factory=dict)
+
+
 def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
+    run = _set_up(cfg, run_dir, resume)
+    state = run.state
+    try:
+        while state.step < run.total:
+            step_loss, lr = _train_step(run)
+            _log_step(run, step_loss, lr)
+            if state.step % cfg.eval_steps == 0 or state.step == run.total:
+                _evaluate_and_keep_best(run)
+            if state.step % cfg.save_steps == 0 and state.step < run.total:
+                save_checkpoint(run.model, run.optimizer, state, run_dir, cfg.save_total_limit)
+    except KeyboardInterrupt:
+        run.bar.close()
+        path = save_checkpoint(run.model, run.optimizer, state, run_dir, cfg.save_total_limit)
+        plot_losses(run.log.read(), layout.loss_plot(run_dir), run_dir.name)
+        raise TrainingInterrupted(
+            f"interrupted after step {state.step}/{run.total}; checkpoint {path}. Continue with: "
+            f"python -m training train --resume {run_dir}"
+        ) from None
+    return _finish(run)
+
+
+def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Run:
+    """Seeds, data, model, optimizer (and their state when resuming), the metrics log; the
+    base model's own eval loss as step 0 of a fresh run."""
     import torch
     from tqdm import tqdm
 
@@ -226,22 +274,7 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
     random.seed(cfg.seed)
 
     tokenizer = load_tokenizer(cfg.base_model_path, cfg.special_tokens.pad_token)
-    pad_id = tokenizer.pad_token_id
-    train_set, skipped = read_examples(cfg.train_file, tokenizer, cfg.sequence_len)
-    val_file = cfg.validation_file
-    val_set, val_skipped = (
-        read_examples(val_file, tokenizer, cfg.sequence_len) if val_file else ([], 0)
-    )
-    if skipped or val_skipped:
-        print(
-            f"train: skipped {skipped + val_skipped} examples longer than "
-            f"sequence_len {cfg.sequence_len}"
-        )
-    if not train_set:
-        raise TrainingError(
-            f"no training example fits sequence_len {cfg.sequence_len}; rerun prepare with a "
-            "smaller --max-tokens or raise sequence_len"
-        )
+    train_set, val_set = _read_data(cfg, tokenizer)
     levers = resolve_levers(cfg, torch.cuda.is_available())
     val_batches = micro_batches(val_set, cfg.micro_batch_size, cfg.seed, group_by_length=True)
 
@@ -269,115 +302,144 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
     total = cfg.max_steps or max(1, math.ceil(cfg.num_epochs * steps_per_epoch))
     log = MetricsLog(layout.metrics_file(run_dir))
     log.truncate_after(state.step)
-    device = model.device
     print(
         f"train: {len(train_set)} examples, {len(val_set)} validation, "
         f"{steps_per_epoch} steps/epoch, "
-        f"{total} steps, lr {cfg.learning_rate}, LoRA r={cfg.lora_r} on {device}; "
+        f"{total} steps, lr {cfg.learning_rate}, LoRA r={cfg.lora_r} on {model.device}; "
         f"speed levers: {levers.describe()}"
     )
-    bar = tqdm(total=total, initial=state.step, unit="step", desc="train", dynamic_ncols=True)
-    epoch_cache: dict[int, list[list[Any]]] = {}
+    run = Run(
+        cfg=cfg,
+        run_dir=run_dir,
+        state=state,
+        model=model,
+        optimizer=optimizer,
+        params=params,
+        levers=levers,
+        planner=planner,
+        train_set=train_set,
+        val_batches=val_batches,
+        pad_id=tokenizer.pad_token_id,
+        steps_per_epoch=steps_per_epoch,
+        total=total,
+        log=log,
+    )
+    run.bar = tqdm(total=total, initial=state.step, unit="step", desc="train", dynamic_ncols=True)
     if state.step == 0 and val_batches:  # the base's own loss: the yardstick for the curve
-        base_loss = evaluate_loss(model, val_batches, pad_id, levers)
+        base_loss = evaluate_loss(model, val_batches, run.pad_id, levers)
         log.write(step=0, eval_loss=base_loss)
-        bar.write(f"step 0 eval loss {base_loss:.4f} (base model)")
-    started = time.perf_counter() - state.seconds
-    try:
-        while state.step < total:
-            epoch, within = divmod(state.step, steps_per_epoch)
-            if epoch not in epoch_cache:
-                epoch_cache = {epoch: epoch_batches(train_set, cfg, levers, cfg.seed + epoch)}
-            accum = cfg.gradient_accumulation_steps
-            step_batches = epoch_cache[epoch][within * accum : (within + 1) * accum]
-            micro = [model_inputs(b, cfg, pad_id, levers, device) for b in step_batches]
-            predicted = sum(_predicted(inputs["labels"]) for inputs, _ in micro)
-            lr = get_lr(state.step, total, cfg)
-            for group_ in optimizer.param_groups:
-                group_["lr"] = lr
-            step_loss = 0.0
-            for inputs, n_tokens in micro:
-                if planner:
-                    planner.before()
-                with autocast(levers):
-                    loss = summed_loss(model, inputs, levers.ce_chunk) / max(1, predicted)
-                loss.backward()  # the step's mean: each micro-batch adds its share
-                if planner:
-                    planner.after()
-                step_loss += float(loss.detach())
-                state.tokens += n_tokens
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            state.step += 1
-            state.trained_tokens += predicted
-            state.seconds = time.perf_counter() - started
-            speed = state.tokens / max(1e-9, state.seconds)
-            log.write(
-                step=state.step,
-                epoch=round(state.step / steps_per_epoch, 3),
-                loss=step_loss,
-                lr=lr,
-                tokens_per_s=round(speed, 1),
-                seconds=round(state.seconds, 2),
-            )
-            bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{speed:.0f}")
-            bar.update(1)
-            if state.step % cfg.logging_steps == 0:
-                bar.write(
-                    f"step {state.step}/{total} loss {step_loss:.4f} lr {lr:.2e} {speed:.0f} tok/s"
-                )
-            if state.step % cfg.eval_steps == 0 or state.step == total:
-                _evaluate_and_keep_best(
-                    model, val_batches, pad_id, levers, state, run_dir, log, bar
-                )
-            if state.step % cfg.save_steps == 0 and state.step < total:
-                save_checkpoint(model, optimizer, state, run_dir, cfg.save_total_limit)
-    except KeyboardInterrupt:
-        bar.close()
-        path = save_checkpoint(model, optimizer, state, run_dir, cfg.save_total_limit)
-        plot_losses(log.read(), layout.loss_plot(run_dir), run_dir.name)
-        raise TrainingInterrupted(
-            f"interrupted after step {state.step}/{total}; checkpoint {path}. Continue with: "
-            f"python -m training train --resume {run_dir}"
-        ) from None
-    bar.close()
-    save_checkpoint(model, optimizer, state, run_dir, cfg.save_total_limit)
+        run.bar.write(f"step 0 eval loss {base_loss:.4f} (base model)")
+    run.started = time.perf_counter() - state.seconds
+    return run
+
+
+def _read_data(cfg: RunConfig, tokenizer: Any) -> tuple[list[Example], list[Example]]:
+    train_set, skipped = read_examples(cfg.train_file, tokenizer, cfg.sequence_len)
+    val_file = cfg.validation_file
+    val_set, val_skipped = (
+        read_examples(val_file, tokenizer, cfg.sequence_len) if val_file else ([], 0)
+    )
+    if skipped or val_skipped:
+        print(
+            f"train: skipped {skipped + val_skipped} examples longer than "
+            f"sequence_len {cfg.sequence_len}"
+        )
+    if not train_set:
+        raise TrainingError(
+            f"no training example fits sequence_len {cfg.sequence_len}; rerun prepare with a "
+            "smaller --max-tokens or raise sequence_len"
+        )
+    return train_set, val_set
+
+
+def _train_step(run: Run) -> tuple[float, float]:
+    """One optimizer step over `gradient_accumulation_steps` micro-batches: (loss, lr)."""
+    import torch
+
+    cfg, state, levers = run.cfg, run.state, run.levers
+    epoch, within = divmod(state.step, run.steps_per_epoch)
+    if epoch not in run.epoch_cache:  # each epoch's order comes from seed + epoch
+        run.epoch_cache = {epoch: epoch_batches(run.train_set, cfg, levers, cfg.seed + epoch)}
+    accum = cfg.gradient_accumulation_steps
+    step_batches = run.epoch_cache[epoch][within * accum : (within + 1) * accum]
+    micro = [model_inputs(b, cfg, run.pad_id, levers, run.model.device) for b in step_batches]
+    predicted = sum(_predicted(inputs["labels"]) for inputs, _ in micro)
+    lr = get_lr(state.step, run.total, cfg)
+    for group_ in run.optimizer.param_groups:
+        group_["lr"] = lr
+    step_loss = 0.0
+    for inputs, n_tokens in micro:
+        if run.planner:
+            run.planner.before()
+        with autocast(levers):
+            loss = summed_loss(run.model, inputs, levers.ce_chunk) / max(1, predicted)
+        loss.backward()  # the step's mean: each micro-batch adds its share
+        if run.planner:
+            run.planner.after()
+        step_loss += float(loss.detach())
+        state.tokens += n_tokens
+    torch.nn.utils.clip_grad_norm_(run.params, cfg.max_grad_norm)
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    state.step += 1
+    state.trained_tokens += predicted
+    state.seconds = time.perf_counter() - run.started
+    return step_loss, lr
+
+
+def _log_step(run: Run, step_loss: float, lr: float) -> None:
+    state = run.state
+    speed = state.tokens / max(1e-9, state.seconds)
+    run.log.write(
+        step=state.step,
+        epoch=round(state.step / run.steps_per_epoch, 3),
+        loss=step_loss,
+        lr=lr,
+        tokens_per_s=round(speed, 1),
+        seconds=round(state.seconds, 2),
+    )
+    run.bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{speed:.0f}")
+    run.bar.update(1)
+    if state.step % run.cfg.logging_steps == 0:
+        run.bar.write(
+            f"step {state.step}/{run.total} loss {step_loss:.4f} lr {lr:.2e} {speed:.0f} tok/s"
+        )
+
+
+def _evaluate_and_keep_best(run: Run) -> None:
+    state = run.state
+    eval_loss = evaluate_loss(run.model, run.val_batches, run.pad_id, run.levers)
+    if eval_loss is None:
+        return
+    run.log.write(step=state.step, eval_loss=eval_loss)
+    run.bar.write(f"step {state.step} eval loss {eval_loss:.4f}")
+    if state.best_eval_loss is None or eval_loss < state.best_eval_loss:
+        state.best_eval_loss, state.best_step = eval_loss, state.step
+        best = layout.best_adapter(run.run_dir)
+        save_adapter(run.model, best, step=state.step, eval_loss=eval_loss)
+
+
+def _finish(run: Run) -> Path:
+    """The last checkpoint, final/ (and best/ when nothing was evaluated), the loss curve
+    and summary.json."""
+    cfg, state, run_dir, model = run.cfg, run.state, run.run_dir, run.model
+    run.bar.close()
+    save_checkpoint(model, run.optimizer, state, run_dir, cfg.save_total_limit)
     save_adapter(model, layout.final_adapter(run_dir), step=state.step)
     if not layout.best_adapter(run_dir).exists():  # no validation split: the last step is best
         save_adapter(model, layout.best_adapter(run_dir), step=state.step, eval_loss=None)
-    plot_losses(log.read(), layout.loss_plot(run_dir), run_dir.name)
+    plot_losses(run.log.read(), layout.loss_plot(run_dir), run_dir.name)
     summary = {
         **asdict(state),
-        "total_steps": total,
-        "examples": len(train_set),
+        "total_steps": run.total,
+        "examples": len(run.train_set),
         "tokens_per_s": round(state.tokens / max(1e-9, state.seconds), 1),
     }
-    if levers.cuda:
-        summary |= gpu_summary(levers, planner)
+    if run.levers.cuda:
+        summary |= gpu_summary(run.levers, run.planner)
     write_json_atomic(layout.summary_file(run_dir), summary)
     print(
         f"train: done in {state.seconds:.0f}s, {summary['tokens_per_s']} tokens/s; best eval loss "
         f"{state.best_eval_loss} at step {state.best_step} → {layout.best_adapter(run_dir)}"
     )
     return layout.best_adapter(run_dir)
-
-
-def _evaluate_and_keep_best(
-    model: Any,
-    batches: list[list[Any]],
-    pad_id: int,
-    levers: Levers,
-    state: TrainState,
-    run_dir: Path,
-    log: MetricsLog,
-    bar: Any,
-) -> None:
-    eval_loss = evaluate_loss(model, batches, pad_id, levers)
-    if eval_loss is None:
-        return
-    log.write(step=state.step, eval_loss=eval_loss)
-    bar.write(f"step {state.step} eval loss {eval_loss:.4f}")
-    if state.best_eval_loss is None or eval_loss < state.best_eval_loss:
-        state.best_eval_loss, state.best_step = eval_loss, state.step
-        save_adapter(model, layout.best_adapter(run_dir), step=state.step, eval_loss=eval_loss)
