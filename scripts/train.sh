@@ -9,6 +9,9 @@ PY=${PY:-.venv/bin/python}
 CONFIG=${CONFIG:-configs/train_embedded.yaml}
 INPUT=${INPUT:-training/data/raw}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# the deployed link's name comes from the run layout (stdlib only: no torch loaded for it)
+deployed=$("$PY" -c "from training.layout import DEPLOYED; print(DEPLOYED)" 2>/dev/null \
+    || echo "the deployed model")
 
 started=$(date +%s)
 step() {
@@ -17,7 +20,7 @@ step() {
     echo "==> $name"
     if ! "$PY" -m training "$name" --config "$CONFIG" "$@"; then
         echo "make train: step '$name' failed (see the message above); later steps were not run." >&2
-        echo "make train: merged_models/current was not changed." >&2
+        echo "make train: $deployed was not changed." >&2
         exit 1
     fi
     echo "==> $name done in $(( $(date +%s) - t0 ))s"
@@ -33,4 +36,4 @@ run=$(ls -d checkpoints/run-* 2>/dev/null | tail -n 1)
 tps=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['tokens_per_s'])" \
     "$run/summary.json" 2>/dev/null || echo "?")
 echo "make train: done in $(( $(date +%s) - started ))s on $(nproc) CPU cores; training ran at ${tps} tokens/s."
-echo "make train: run folder $run (metrics.jsonl, loss.png); served model merged_models/current."
+echo "make train: run folder $run (metrics.jsonl, loss.png); served model $deployed."

@@ -20,17 +20,28 @@ STEPS = {f"training.{name}" for name in ("prepare", "train", "merge", "check", "
 LONGEST_CHAIN = 7
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
+def _module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+def _runtime_nodes(tree: ast.AST):
+    """Every node but those under `if TYPE_CHECKING:` (type hints load nothing at run time)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING",
+                                                                    "typing.TYPE_CHECKING"):
+            yield from (n for child in node.orelse for n in (child, *_runtime_nodes(child)))
+            continue
+        yield node
+        yield from _runtime_nodes(node)
+
+
+def import_graph(root: Path = PACKAGE, *, cli_table: bool = False) -> dict[str, set[str]]:
     """module -> the modules of training/ it imports (anywhere in its body)."""
-    modules = {_module_name(p): p for p in root.rglob("*.py")}
+    modules = {_module_name(p, root): p for p in root.rglob("*.py")}
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -39,6 +50,10 @@ def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
                 targets = [f"{node.module}.{alias.name}" for alias in node.names]
                 targets = [t if t in modules else node.module for t in targets]
             graph[name] |= {t for t in targets if t in modules and t != name}
+    if cli_table:  # the CLI imports each step by the name in its table, when it runs
+        from training.cli import STEPS
+
+        graph["training.cli"] |= {module for module, _ in STEPS.values()}
     return graph
 
 
@@ -76,6 +91,19 @@ def test_the_run_layout_and_the_errors_import_nothing_heavy():
     assert out == "[]"
 
 
-if __name__ == "__main__":  # print the figure: python tests/test_training_layering.py
-    found = longest_chain(import_graph())
-    print(f"{len(found)} modules: " + " → ".join(found))
+def test_type_only_imports_are_not_counted(tmp_path: Path):
+    package = tmp_path / "training"
+    package.mkdir()
+    (package / "a.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                  "    from training import b\nelse:\n    import training.c\n")
+    (package / "b.py").write_text("")
+    (package / "c.py").write_text("def f():\n    from training.b import x\n")
+    graph = import_graph(package)
+    assert graph["training.a"] == {"training.c"} and graph["training.c"] == {"training.b"}
+
+
+if __name__ == "__main__":  # print the figures: python tests/test_training_layering.py
+    for label, graph in (("imports", import_graph()),
+                         ("imports + the CLI's step table", import_graph(cli_table=True))):
+        found = longest_chain(graph)
+        print(f"{label}: {len(found)} modules: " + " → ".join(found))

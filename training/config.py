@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from training import layout
 from training.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -165,7 +166,7 @@ class EvalSettings(_Strict):
 
 class LoregateSettings(_Strict):
     backend: Literal["auto", "peft", "axolotl"] = "auto"
-    merged_dir: str = "merged_models"
+    merged_dir: str = layout.MERGED_DIR
     torch_threads: int | None = Field(default=None, gt=0)
     merge_nf4_roundtrip: bool = Field(
         default=False,
@@ -189,7 +190,7 @@ class RunConfig(_Strict):
     test_datasets: list[DatasetConfig] = Field(default_factory=list)
     dataset_prepared_path: str | None = None
     val_set_size: float = 0.0
-    output_dir: str = "checkpoints"
+    output_dir: str = layout.RUNS_DIR
 
     load_in_8bit: bool = False
     load_in_4bit: bool = False

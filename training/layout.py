@@ -28,12 +28,13 @@ if TYPE_CHECKING:
     from training.config import RunConfig
 
 DEFAULT_CONFIG = "configs/train_embedded.yaml"  # the run config every command reads by default
+RUNS_DIR = "checkpoints"  # RunConfig.output_dir's default
 RUN_PREFIX = "run-"
 CHECKPOINT_PREFIX = "checkpoint-"
 TRAINER_STATE = "trainer_state.json"
 BEST = "best"
 FINAL = "final"
-MERGED_DIR = "merged_models"
+MERGED_DIR = "merged_models"  # RunConfig.loregate.merged_dir's default
 CURRENT = "current"
 MERGED_MODELS_ENV = "LOREGATE_MERGED_MODELS"  # the stack's override of MERGED_DIR
 CHECK_FILE = "loregate_check.json"

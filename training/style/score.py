@@ -24,10 +24,14 @@ benchmark, count most. A component that cannot be computed (no paragraphs, say) 
 of both sums.
 """
 
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from training.style.profile import StyleMetrics
+if TYPE_CHECKING:  # metrics are read by name only: no import chain through profile
+    from training.style.profile import StyleMetrics
 
 
 @dataclass(frozen=True)
