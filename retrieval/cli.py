@@ -23,7 +23,7 @@ from pathlib import Path
 from retrieval.engine import LoreEngine
 from retrieval.errors import RetrievalError, UnknownWorld
 from retrieval.select import LoreHit, Selection
-from retrieval.settings import RetrievalSettings
+from retrieval.settings import ConfigKeyError, RetrievalSettings
 from retrieval.world import load_world
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -68,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     updates = {key: value for key, value in (("worlds_dir", args.worlds_dir),
                                              ("index_dir", args.index_dir)) if value is not None}
-    settings = RetrievalSettings().model_copy(update=updates)
+    try:
+        settings = RetrievalSettings().model_copy(update=updates)
+    except ConfigKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if args.command == "check":
             return _check(settings, args.world)

@@ -23,9 +23,9 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))  # for tests.fakes
 from bench_results import save_results  # noqa: E402
-from live_server import free_port  # noqa: E402
+from tests.fakes.live_server import free_port  # noqa: E402
 
 # Run in this order against one fresh compile cache, so the second start finds what the first
 # compiled (as every `make serve` after the first does).
