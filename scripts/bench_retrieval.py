@@ -60,7 +60,6 @@ CASE_KINDS = ("name", "alias", "title", "possessive", "first-name", "described",
               "chapter", "common-word", "shared-name", "multi-turn", "off-topic", "long-draft")
 GOALS = {"recall": ">= 0.97", "violation_rate": "<= 0.05", "clean_negative_rate": ">= 0.95",
          "mean_tokens": "<= 1200", "p50_ms": "<= 20", "p95_ms": "<= 50"}
-TOKENIZER_DIRS = (REPO / "merged_models" / "current", REPO / "models" / "SmolLM2-135M-Instruct")
 
 GENERIC_REQUESTS = (
     "Continue the story.", "Rewrite the last paragraph so it is tighter and more tense.",
@@ -325,7 +324,9 @@ def load_labelled(world: str) -> list[dict]:
 def tokenizer_dir() -> Path | None:
     """The served model's tokenizer as this tree finds it, handed to both sides so that a
     baseline worktree (which has no models/) counts tokens the same way."""
-    return next((d for d in TOKENIZER_DIRS if (d / "tokenizer.json").exists()), None)
+    from retrieval.tokens import tokenizer_folder  # this tree's own: where it serves from
+
+    return tokenizer_folder(None)
 
 
 def _case_messages(case: dict) -> list[dict]:

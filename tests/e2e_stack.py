@@ -14,6 +14,7 @@ from pathlib import Path
 
 from serve import healthy
 from tests.fakes.live_server import free_port
+from training.layout import deployed_link
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_START_TIMEOUT = 1200  # vLLM's first start on a busy 2-core box can take minutes
@@ -84,7 +85,7 @@ def serve_stack(work: Path) -> Iterator[Stack]:
     vllm_port, gateway_port = free_port(), free_port()
     merged = work / "merged_models"
     merged.mkdir()
-    (merged / "current").symlink_to(REPO / "models" / "SmolLM2-135M-Instruct")
+    deployed_link(merged).symlink_to(REPO / "models" / "SmolLM2-135M-Instruct")
     env = {"LOREGATE_VLLM_PORT": str(vllm_port), "GATEWAY_PORT": str(gateway_port),
            "LOREGATE_LOG_DIR": str(work / "logs"), "LOREGATE_RUN_DIR": str(work / "run"),
            "LOREGATE_MERGED_MODELS": str(merged), "GATEWAY_INDEX_DIR": str(work / "index")}
