@@ -18,8 +18,18 @@ tiny_base = test_training_tiny.tiny_base
 def cfg_path(tmp_path: Path, tiny_base: Path) -> Path:
     write_corpus(tmp_path / "raw", chapters=5)
     path = tiny_config(tmp_path, tiny_base)
+    with_every_eval(path)
     prepare(load_config(path))
     return path
+
+
+def with_every_eval(path: Path) -> None:
+    """Evaluate at every eval_steps, however long it takes (the tests count evaluations)."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["loregate"]["eval_share"] = None
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
 
 
 def test_labels_cover_the_assistant_turn_and_its_end_token(tiny_base: Path) -> None:
@@ -59,6 +69,8 @@ def test_lr_warms_up_then_decays_to_zero(cfg_path: Path) -> None:
     assert rates[0] < rates[9] <= 0.5
     assert rates[10] == pytest.approx(0.5)
     assert rates[-1] < 0.01 and rates == sorted(rates[:10]) + rates[10:]
+    steps = load_config(cfg_path, {"warmup_steps": 20, "learning_rate": 0.5})  # wins over ratio
+    assert get_lr(19, 100, steps) < 0.5 and get_lr(20, 100, steps) == pytest.approx(0.5)
 
 
 def test_run_folder_holds_config_metrics_curve_and_best(cfg_path: Path) -> None:

@@ -178,3 +178,24 @@ def collate(batch: list[Example], pad_id: int) -> dict[str, Any]:
         labels[row, :n] = torch.tensor(example.labels)
         mask[row, :n] = 1
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def eval_sample(examples: list[Example], max_tokens: int | None) -> list[Example]:
+    """A fixed sample of the validation set of at most `max_tokens` tokens (at least one
+    example), spread over the whole set and in its order: the same at every evaluation.
+
+    Examples are taken in golden-ratio order (i * 0.618... mod 1), whose every prefix is
+    spread evenly over the set, until the next one would not fit the budget.
+    """
+    if max_tokens is None or sum(len(e.input_ids) for e in examples) <= max_tokens:
+        return list(examples)
+    order = sorted(range(len(examples)), key=lambda i: (i * 0.6180339887498949) % 1.0)
+    chosen: list[int] = []
+    used = 0
+    for i in order:
+        size = len(examples[i].input_ids)
+        if chosen and used + size > max_tokens:
+            continue  # a shorter one later may still fit
+        chosen.append(i)
+        used += size
+    return [examples[i] for i in sorted(chosen)]

@@ -12,9 +12,15 @@ bf16 under autocast, `sample_packing` as packed rows with per-example attention,
 LM head + loss, compiled decoder layers, selective checkpointing within a memory budget,
 and bitsandbytes' paged 8-bit AdamW.
 
-Ctrl-C finishes nothing half-way: the last completed optimizer step is saved as a
-checkpoint and `python -m training train --resume` continues from it with the same data
-order (each epoch's order comes from seed + epoch).
+The eval loss runs on a fixed sample of the validation set of at most
+`loregate.eval_tokens` tokens (the same examples every time, spread over the set), with
+its own progress bar; an evaluation due at `eval_steps` waits while the evaluations so far
+took more than `loregate.eval_share` (10 %) of the training time, so evaluating never
+dominates a run. The base model's loss at step 0 and the last step are always evaluated.
+
+Ctrl-C finishes nothing half-way, in a training step or an evaluation alike: the last
+completed optimizer step is saved as a checkpoint and `python -m training train --resume`
+continues from it with the same data order (each epoch's order comes from seed + epoch).
 """
 
 from __future__ import annotations
@@ -30,7 +36,14 @@ from typing import Any
 
 from training import layout
 from training.artifacts import replace_dir, write_json_atomic
-from training.chatdata import Example, collate, load_tokenizer, micro_batches, read_examples
+from training.chatdata import (
+    Example,
+    collate,
+    eval_sample,
+    load_tokenizer,
+    micro_batches,
+    read_examples,
+)
 from training.config import RunConfig
 from training.errors import TrainingError, TrainingInterrupted
 from training.levers import (
@@ -57,11 +70,12 @@ class TrainState:
     seconds: float = 0.0
     best_eval_loss: float | None = None
     best_step: int | None = None
+    eval_seconds: float = 0.0  # of `seconds`, spent in evaluations after step 0
 
 
 def get_lr(step: int, total: int, cfg: RunConfig) -> float:
     """Linear warmup, then the configured decay (pure: same step, same rate)."""
-    warmup = int(total * cfg.warmup_ratio)
+    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(total * cfg.warmup_ratio)
     if step < warmup:
         return cfg.learning_rate * (step + 1) / (warmup + 1)
     if cfg.lr_scheduler == "constant":
@@ -94,10 +108,12 @@ def _load_model(cfg: RunConfig, resume: Path | None, levers: Levers | None = Non
             )
         from transformers import BitsAndBytesConfig
 
+        bnb = dict(cfg.bnb_config_kwargs or {})
+        compute = bnb.pop("bnb_4bit_compute_dtype", None)  # a name, e.g. bfloat16
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
-            bnb_4bit_compute_dtype=kwargs["dtype"],
-            **(cfg.bnb_config_kwargs or {}),
+            bnb_4bit_compute_dtype=getattr(torch, compute) if compute else kwargs["dtype"],
+            **bnb,
         )
     model = AutoModelForCausalLM.from_pretrained(str(cfg.base_model_path), **kwargs)
     if cuda and not cfg.load_in_4bit:
@@ -116,18 +132,19 @@ def _load_model(cfg: RunConfig, resume: Path | None, levers: Levers | None = Non
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
     if resume is not None:
         return PeftModel.from_pretrained(model, str(resume), is_trainable=True)
+    targets = "all-linear" if cfg.lora_target_linear else cfg.lora_target_modules
     lora = LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.lora_target_modules,
+        target_modules=targets,  # None: peft's default for the architecture
         layers_to_transform=cfg.peft_layers_to_transform,
         task_type="CAUSAL_LM",
     )
     try:
         return get_peft_model(model, lora)
     except ValueError as exc:  # e.g. target modules the architecture does not have
-        raise TrainingError(f"lora_target_modules {cfg.lora_target_modules}: {exc}") from exc
+        raise TrainingError(f"lora_target_modules {targets}: {exc}") from exc
 
 
 def _predicted(labels: Any) -> int:
@@ -162,23 +179,39 @@ def summed_loss(model: Any, batch: dict[str, Any], ce_chunk: int | None = None) 
     return mean * hidden.shape[0]
 
 
+def eval_batch_loss(model: Any, batch: list[Any], pad_id: int, levers: Levers) -> tuple[float, int]:
+    """One validation micro-batch: (summed loss, assistant tokens predicted)."""
+    inputs = {k: v.to(model.device) for k, v in collate(batch, pad_id).items()}
+    return float(summed_loss(model, inputs, levers.ce_chunk)), _predicted(inputs["labels"])
+
+
 def evaluate_loss(
-    model: Any, batches: list[list[Any]], pad_id: int, levers: Levers | None = None
+    model: Any,
+    batches: list[list[Any]],
+    pad_id: int,
+    levers: Levers | None = None,
+    desc: str = "eval",
 ) -> float | None:
-    """Mean loss per assistant token over the whole validation set (unpacked, uncompiled)."""
+    """Mean loss per assistant token over `batches` (unpacked, uncompiled), with a progress
+    bar; Ctrl-C stops it between micro-batches and leaves the model in training mode."""
     import torch
+    from tqdm import tqdm
 
     if not batches:
         return None
     levers = levers or PLAIN
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad(), uncompiled(levers), autocast(levers):
-        for batch in batches:
-            inputs = {k: v.to(model.device) for k, v in collate(batch, pad_id).items()}
-            total += float(summed_loss(model, inputs, levers.ce_chunk))
-            count += _predicted(inputs["labels"])
-    model.train()
+    bar = tqdm(batches, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+    try:
+        with torch.no_grad(), uncompiled(levers), autocast(levers):
+            for batch in bar:
+                loss, predicted = eval_batch_loss(model, batch, pad_id, levers)
+                total += loss
+                count += predicted
+    finally:
+        bar.close()
+        model.train()
     return total / max(1, count)
 
 
@@ -237,6 +270,7 @@ class Run:
     log: MetricsLog
     bar: Any = None
     started: float = 0.0
+    eval_deferred: bool = False  # said once that an evaluation waits for the budget
     epoch_cache: dict[int, list[list[Any]]] = field(default_factory=dict)
 
 
@@ -244,10 +278,17 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
     run = _set_up(cfg, run_dir, resume)
     state = run.state
     try:
+        if state.step == 0 and run.val_batches:  # the base's own loss: the curve's yardstick
+            base_loss = evaluate_loss(run.model, run.val_batches, run.pad_id, run.levers)
+            run.log.write(step=0, eval_loss=base_loss)
+            run.bar.write(f"step 0 eval loss {base_loss:.4f} (base model)")
+            run.started = time.perf_counter()  # the base evaluation is no part of the run
         while state.step < run.total:
             step_loss, lr = _train_step(run)
             _log_step(run, step_loss, lr)
-            if state.step % cfg.eval_steps == 0 or state.step == run.total:
+            if state.step == run.total or (
+                state.step % cfg.eval_steps == 0 and _eval_in_budget(run)
+            ):
                 _evaluate_and_keep_best(run)
             if state.step % cfg.save_steps == 0 and state.step < run.total:
                 save_checkpoint(run.model, run.optimizer, state, run_dir, cfg.save_total_limit)
@@ -276,7 +317,10 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Run:
     tokenizer = load_tokenizer(cfg.base_model_path, cfg.special_tokens.pad_token)
     train_set, val_set = _read_data(cfg, tokenizer)
     levers = resolve_levers(cfg, torch.cuda.is_available())
-    val_batches = micro_batches(val_set, cfg.micro_batch_size, cfg.seed, group_by_length=True)
+    sample = eval_sample(val_set, cfg.loregate.eval_tokens)
+    val_batches = micro_batches(
+        sample, cfg.eval_batch_size or cfg.micro_batch_size, cfg.seed, group_by_length=True
+    )
 
     state = TrainState()
     if resume is not None:
@@ -302,8 +346,16 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Run:
     total = cfg.max_steps or max(1, math.ceil(cfg.num_epochs * steps_per_epoch))
     log = MetricsLog(layout.metrics_file(run_dir))
     log.truncate_after(state.step)
+    ignored = sorted(cfg.axolotl_extras)
+    if ignored:
+        print(f"train: the built-in runner ignores {', '.join(ignored)} (axolotl reads them)")
+    eval_note = (
+        f" (eval loss on {len(sample)}, {sum(len(e.input_ids) for e in sample)} tokens)"
+        if len(sample) < len(val_set)
+        else ""
+    )
     print(
-        f"train: {len(train_set)} examples, {len(val_set)} validation, "
+        f"train: {len(train_set)} examples, {len(val_set)} validation{eval_note}, "
         f"{steps_per_epoch} steps/epoch, "
         f"{total} steps, lr {cfg.learning_rate}, LoRA r={cfg.lora_r} on {model.device}; "
         f"speed levers: {levers.describe()}"
@@ -325,10 +377,6 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Run:
         log=log,
     )
     run.bar = tqdm(total=total, initial=state.step, unit="step", desc="train", dynamic_ncols=True)
-    if state.step == 0 and val_batches:  # the base's own loss: the yardstick for the curve
-        base_loss = evaluate_loss(model, val_batches, run.pad_id, levers)
-        log.write(step=0, eval_loss=base_loss)
-        run.bar.write(f"step 0 eval loss {base_loss:.4f} (base model)")
     run.started = time.perf_counter() - state.seconds
     return run
 
@@ -406,9 +454,28 @@ def _log_step(run: Run, step_loss: float, lr: float) -> None:
         )
 
 
+def _eval_in_budget(run: Run) -> bool:
+    """Whether the evaluations so far stay within `loregate.eval_share` of training time."""
+    share, state = run.cfg.loregate.eval_share, run.state
+    if share is None or state.eval_seconds <= share * (state.seconds - state.eval_seconds):
+        return True
+    if not run.eval_deferred:
+        run.eval_deferred = True
+        run.bar.write(
+            f"step {state.step}: evaluation deferred; evaluations took {state.eval_seconds:.0f}s "
+            f"of {state.seconds:.0f}s, over loregate.eval_share {share:.0%} (lower "
+            "loregate.eval_tokens or raise eval_steps to evaluate more often)"
+        )
+    return False
+
+
 def _evaluate_and_keep_best(run: Run) -> None:
     state = run.state
+    began = time.perf_counter()
     eval_loss = evaluate_loss(run.model, run.val_batches, run.pad_id, run.levers)
+    spent = time.perf_counter() - began
+    state.eval_seconds += spent
+    state.seconds = time.perf_counter() - run.started
     if eval_loss is None:
         return
     run.log.write(step=state.step, eval_loss=eval_loss)
