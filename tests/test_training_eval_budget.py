@@ -47,12 +47,15 @@ def test_eval_sample_is_capped_by_tokens_fixed_and_spread_over_the_set() -> None
 
 def test_a_due_evaluation_waits_while_evaluations_exceed_their_share() -> None:
     def run(eval_seconds: float, seconds: float, share: float | None = 0.1):
-        state = SimpleNamespace(eval_seconds=eval_seconds, seconds=seconds, step=10)
+        state = SimpleNamespace(
+            eval_seconds=eval_seconds, seconds=seconds, step=10, base_eval_seconds=1.0
+        )
         cfg = SimpleNamespace(loregate=SimpleNamespace(eval_share=share))
         bar = SimpleNamespace(lines=[], write=lambda line: bar.lines.append(line))
         return SimpleNamespace(cfg=cfg, state=state, bar=bar, eval_deferred=False)
 
-    assert _eval_in_budget(run(5.0, 105.0))  # 5 s of 100 s training
+    assert _eval_in_budget(run(5.0, 105.0))  # 5 s (+1 s for the base) of 100 s training
+    assert not _eval_in_budget(run(9.5, 104.5))  # the base's second tips it over
     late = run(20.0, 120.0)
     assert not _eval_in_budget(late) and not _eval_in_budget(late)
     assert len(late.bar.lines) == 1 and "eval_share 10%" in late.bar.lines[0]  # said once
@@ -130,3 +133,16 @@ def test_ignored_axolotl_keys_are_named_once_and_lora_target_linear_is_honoured(
     adapter = json.loads((best / "adapter_config.json").read_text())
     targeted = {name.rsplit(".", 1)[-1] for name in adapter["target_modules"]}
     assert {"q_proj", "down_proj", "gate_proj"} <= targeted  # every linear layer, not only q_proj
+
+
+def test_the_sample_shrinks_so_the_base_and_last_evaluations_fit_the_share(
+    cfg_path: Path,
+) -> None:
+    from training.runner import eval_token_budget
+
+    cfg = load_config(cfg_path, {"loregate": {"eval_share": 0.1, "eval_tokens": 8192}})
+    assert eval_token_budget(cfg, 10_000_000) == 8192  # a long run: the configured cap
+    assert eval_token_budget(cfg, 50_000) == 2500  # a short one: 2 evals in 10 % of it
+    assert eval_token_budget(cfg, 3) == 1
+    unbudgeted = load_config(cfg_path, {"loregate": {"eval_share": None, "eval_tokens": None}})
+    assert eval_token_budget(unbudgeted, 50_000) is None

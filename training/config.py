@@ -299,8 +299,8 @@ class LoregateSettings(_Strict):
         default=8192,
         gt=0,
         description="the built-in runner's eval loss runs on a fixed sample of the validation "
-        "set of at most this many tokens (spread over the set, the same at every evaluation); "
-        "null: the whole set",
+        "set of at most this many tokens (spread over the set, the same at every evaluation; "
+        "fewer on a run too short for two evaluations within eval_share); null: no cap",
     )
     eval_share: float | None = Field(
         default=0.1,

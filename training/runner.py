@@ -13,7 +13,8 @@ LM head + loss, compiled decoder layers, selective checkpointing within a memory
 and bitsandbytes' paged 8-bit AdamW.
 
 The eval loss runs on a fixed sample of the validation set of at most
-`loregate.eval_tokens` tokens (the same examples every time, spread over the set), with
+`loregate.eval_tokens` tokens (the same examples every time, spread over the set; fewer
+on a run too short for its base and last evaluations to fit `loregate.eval_share`), with
 its own progress bar; an evaluation due at `eval_steps` waits while the evaluations so far
 took more than `loregate.eval_share` (10 %) of the training time, so evaluating never
 dominates a run. The base model's loss at step 0 and the last step are always evaluated.
@@ -71,6 +72,7 @@ class TrainState:
     best_eval_loss: float | None = None
     best_step: int | None = None
     eval_seconds: float = 0.0  # of `seconds`, spent in evaluations after step 0
+    base_eval_seconds: float = 0.0  # the base model's evaluation (not part of `seconds`)
 
 
 def get_lr(step: int, total: int, cfg: RunConfig) -> float:
@@ -279,10 +281,13 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
     state = run.state
     try:
         if state.step == 0 and run.val_batches:  # the base's own loss: the curve's yardstick
+            began = time.perf_counter()
             base_loss = evaluate_loss(run.model, run.val_batches, run.pad_id, run.levers)
+            state.base_eval_seconds = time.perf_counter() - began
             run.log.write(step=0, eval_loss=base_loss)
             run.bar.write(f"step 0 eval loss {base_loss:.4f} (base model)")
             run.started = time.perf_counter()  # the base evaluation is no part of the run
+            run.bar.reset()  # nor of the train bar's clock
         while state.step < run.total:
             step_loss, lr = _train_step(run)
             _log_step(run, step_loss, lr)
@@ -317,11 +322,6 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Run:
     tokenizer = load_tokenizer(cfg.base_model_path, cfg.special_tokens.pad_token)
     train_set, val_set = _read_data(cfg, tokenizer)
     levers = resolve_levers(cfg, torch.cuda.is_available())
-    sample = eval_sample(val_set, cfg.loregate.eval_tokens)
-    val_batches = micro_batches(
-        sample, cfg.eval_batch_size or cfg.micro_batch_size, cfg.seed, group_by_length=True
-    )
-
     state = TrainState()
     if resume is not None:
         state = TrainState(**json.loads((resume / layout.TRAINER_STATE).read_text()))
@@ -344,6 +344,11 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Run:
     batches_per_epoch = len(epoch_batches(train_set, cfg, levers, cfg.seed))
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.gradient_accumulation_steps))
     total = cfg.max_steps or max(1, math.ceil(cfg.num_epochs * steps_per_epoch))
+    planned = sum(len(e.input_ids) for e in train_set) * total / steps_per_epoch
+    sample = eval_sample(val_set, eval_token_budget(cfg, planned))
+    val_batches = micro_batches(
+        sample, cfg.eval_batch_size or cfg.micro_batch_size, cfg.seed, group_by_length=True
+    )
     log = MetricsLog(layout.metrics_file(run_dir))
     log.truncate_after(state.step)
     ignored = sorted(cfg.axolotl_extras)
@@ -379,6 +384,18 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Run:
     run.bar = tqdm(total=total, initial=state.step, unit="step", desc="train", dynamic_ncols=True)
     run.started = time.perf_counter() - state.seconds
     return run
+
+
+def eval_token_budget(cfg: RunConfig, planned_train_tokens: float) -> int | None:
+    """The eval sample's token cap: `loregate.eval_tokens`, and small enough that the two
+    evaluations every run has (the base at step 0, the last step) fit in `eval_share` of the
+    run, counting an eval token as dear as a training token (on the CPU it costs ~0.7 of
+    one: a forward without backward, but the whole depth). None: no cap."""
+    cap, share = cfg.loregate.eval_tokens, cfg.loregate.eval_share
+    if share is None:
+        return cap
+    fits = max(1, int(share * planned_train_tokens / 2))
+    return fits if cap is None else min(cap, fits)
 
 
 def _read_data(cfg: RunConfig, tokenizer: Any) -> tuple[list[Example], list[Example]]:
@@ -457,13 +474,15 @@ def _log_step(run: Run, step_loss: float, lr: float) -> None:
 def _eval_in_budget(run: Run) -> bool:
     """Whether the evaluations so far stay within `loregate.eval_share` of training time."""
     share, state = run.cfg.loregate.eval_share, run.state
-    if share is None or state.eval_seconds <= share * (state.seconds - state.eval_seconds):
+    evaluating = state.eval_seconds + state.base_eval_seconds
+    training = state.seconds - state.eval_seconds
+    if share is None or evaluating <= share * training:
         return True
     if not run.eval_deferred:
         run.eval_deferred = True
         run.bar.write(
-            f"step {state.step}: evaluation deferred; evaluations took {state.eval_seconds:.0f}s "
-            f"of {state.seconds:.0f}s, over loregate.eval_share {share:.0%} (lower "
+            f"step {state.step}: evaluation deferred; evaluations took {evaluating:.0f}s "
+            f"against {training:.0f}s of training, over loregate.eval_share {share:.0%} (lower "
             "loregate.eval_tokens or raise eval_steps to evaluate more often)"
         )
     return False
