@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 from fastapi.responses import Response, StreamingResponse
-from starlette.background import BackgroundTask
 
 from gateway.observe import RequestRecord
 from gateway.relay import relay
@@ -22,12 +20,8 @@ async def forward(
     body: dict[str, Any],
     record: RequestRecord,
     headers: dict[str, str],
-    on_complete: Callable[[bytes, bool], None] | None = None,
 ) -> Response:
-    """Forward `body`; a streamed answer finishes `record` when the stream ends.
-
-    `on_complete(body, streamed)` gets a successful answer's bytes once they have been sent.
-    """
+    """Forward `body`; a streamed answer finishes `record` when the stream ends."""
     stack = contextlib.AsyncExitStack()
     try:
         upstream, response = await _open(pool, path, body, record, stack)
@@ -39,16 +33,14 @@ async def forward(
         if record.stream and content_type.startswith("text/event-stream"):
             stack.callback(record.finish)
             return StreamingResponse(
-                relay(response, upstream, pool, stack, record.first_byte,
-                      on_complete and (lambda raw: on_complete(raw, True))),
+                relay(response, upstream, pool, stack, record.first_byte),
                 status_code=response.status, media_type="text/event-stream",
                 headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         content = await read_body(upstream, response)
         await stack.aclose()
-        background = on_complete and BackgroundTask(_after_send, on_complete, content)
         return Response(content, status_code=response.status, media_type=content_type,
-                        headers=headers, background=background)
+                        headers=headers)
     except BaseException:
         await stack.aclose()
         raise
@@ -65,7 +57,3 @@ async def _open(
     record.headers_at = time.perf_counter()
     record.upstream = upstream.url
     return upstream, response
-
-
-async def _after_send(on_complete: Callable[[bytes, bool], None], content: bytes) -> None:
-    on_complete(content, False)  # async, so starlette runs it on the loop, not in a thread

@@ -26,25 +26,16 @@ async def relay(
     pool: UpstreamPool,
     closer: contextlib.AsyncExitStack,
     on_first_byte: Callable[[float], None] | None = None,
-    on_complete: Callable[[bytes], None] | None = None,
 ) -> AsyncIterator[bytes]:
-    """Yield the upstream body; `closer` releases the upstream when the client stops reading.
-
-    `on_complete` gets the whole body once a stream has ended normally.
-    """
+    """Yield the upstream body; `closer` releases the upstream when the client stops reading."""
     ended_cleanly = True
-    kept: list[bytes] | None = [] if on_complete is not None else None
     try:
         async for chunk in response.content.iter_any():
             if on_first_byte is not None:
                 on_first_byte(time.perf_counter())
                 on_first_byte = None
             yield chunk
-            if kept is not None:
-                kept.append(chunk)
             ended_cleanly = chunk.endswith(b"\n\n") or chunk.endswith(b"\r\n\r\n")
-        if on_complete is not None and kept is not None:
-            on_complete(b"".join(kept))
     except BODY_ERRORS as exc:
         log.warning("stream from %s broke: %s: %s", upstream.url, type(exc).__name__, exc)
         # A broken upstream may have cut an event in half: close it so the error parses.
