@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from retrieval.facts import Fact, fact_lines, parse_facts
+
 ENTRY_TYPES = ("character", "place", "faction", "tech", "event", "lore", "other")
 FOLDER_TYPES = {
     "characters": "character",
@@ -44,6 +46,7 @@ FIELDS = (
     "scan_depth",
     "brings_related",
     "only_when_named",
+    "facts",
 )
 SECONDARY_LOGIC = ("and_any", "and_all", "not_any", "not_all")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -127,6 +130,7 @@ class Entry:
     scan_depth: int | None = None  # newest messages scanned for this entry; None: the default
     brings_related: bool = True  # False: its `related` entries don't come in with it
     only_when_named: bool = False  # True: never pulled in by another entry or by meaning
+    facts: tuple[Fact, ...] = ()  # checked against prose by retrieval.continuity
     file: Path = Path()
     body_line: int = 1
     content_hash: str = ""
@@ -204,6 +208,10 @@ def parse_entry(
                                 f"until_chapter {until_chapter} is before from_chapter "
                                 f"{from_chapter}"))
     related = tuple(normalise_ref(ref) for ref in values.texts("related"))
+    facts_line = key_lines.get("facts", 2)
+    facts, fact_problems = parse_facts(front.get("facts"), fact_lines(front_lines, facts_line),
+                                       facts_line)
+    problems += [Problem(line, message) for line, message in fact_problems]
     body = "\n".join(lines[closing + 1 :]).strip()
     if not body:
         problems.append(Problem(closing + 1, "the entry has no text below its front matter"))
@@ -227,6 +235,7 @@ def parse_entry(
         scan_depth=values.positive("scan_depth"),
         brings_related=_default(values.flag("brings_related"), True),
         only_when_named=_default(values.flag("only_when_named"), False),
+        facts=facts,
         file=file or Path(relative_path),
         body_line=closing + 2,
         content_hash=content_hash(text.encode()),

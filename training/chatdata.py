@@ -24,6 +24,7 @@ PAD_CANDIDATES = ("<|endoftext|>", "<|finetune_right_pad_id|>", "<pad>", "<|pad|
 class Example:
     input_ids: list[int]
     labels: list[int]
+    group: str = ""  # where the passage comes from: `file#chapter-N` (prepare's "source")
 
 
 def ensure_distinct_pad(tokenizer: Any, wanted: str | None = None) -> str:
@@ -93,12 +94,14 @@ def read_examples(path: Path, tokenizer: Any, max_len: int) -> tuple[list[Exampl
         if not line.strip():
             continue
         try:
-            messages = json.loads(line)["messages"]
+            row = json.loads(line)
+            messages = row["messages"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise DataError(
                 f"{path}:{line_no}: not a chat example ({exc!r}); rerun prepare"
             ) from exc
         example = encode(tokenizer, messages)
+        example.group = str(row.get("source", ""))
         if len(example.input_ids) > max_len:
             # Truncating would cut the end-of-turn token off the labels; skip instead.
             too_long += 1
@@ -182,20 +185,25 @@ def collate(batch: list[Example], pad_id: int) -> dict[str, Any]:
 
 def eval_sample(examples: list[Example], max_tokens: int | None) -> list[Example]:
     """A fixed sample of the validation set of at most `max_tokens` tokens (at least one
-    example), spread over the whole set and in its order: the same at every evaluation.
+    example), spread over the whole set and in its order: the same at every evaluation."""
+    chosen = sample_by_tokens([len(e.input_ids) for e in examples], max_tokens)
+    return [examples[i] for i in chosen]
 
-    Examples are taken in golden-ratio order (i * 0.618... mod 1), whose every prefix is
+
+def sample_by_tokens(lengths: list[int], max_tokens: int | None) -> list[int]:
+    """Indices (in order) of a sample of at most `max_tokens` tokens, at least one item.
+
+    Items are taken in golden-ratio order (i * 0.618... mod 1), whose every prefix is
     spread evenly over the set, until the next one would not fit the budget.
     """
-    if max_tokens is None or sum(len(e.input_ids) for e in examples) <= max_tokens:
-        return list(examples)
-    order = sorted(range(len(examples)), key=lambda i: (i * 0.6180339887498949) % 1.0)
+    if max_tokens is None or sum(lengths) <= max_tokens:
+        return list(range(len(lengths)))
+    order = sorted(range(len(lengths)), key=lambda i: (i * 0.6180339887498949) % 1.0)
     chosen: list[int] = []
     used = 0
     for i in order:
-        size = len(examples[i].input_ids)
-        if chosen and used + size > max_tokens:
+        if chosen and used + lengths[i] > max_tokens:
             continue  # a shorter one later may still fit
         chosen.append(i)
-        used += size
-    return [examples[i] for i in sorted(chosen)]
+        used += lengths[i]
+    return sorted(chosen)

@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         "--resume", nargs="?", const="latest", help="continue a run: latest, or its folder"
     )
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="time budget: measure, then fit steps and passages to it (0: full epochs; "
+        "default loregate.budget_minutes, 20 on a CPU)",
+    )
     p.add_argument("--backend", choices=("auto", "peft", "axolotl"))
 
     p = step("merge", f"base + adapter → {layout.MERGED_DIR}/<run>/")
@@ -145,6 +151,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             out["max_steps"] = args.max_steps
         if args.backend:
             loregate["backend"] = args.backend
+        if args.minutes is not None:
+            loregate["budget_minutes"] = args.minutes or None
     if args.step == "merge" and args.nf4_roundtrip:
         loregate["merge_nf4_roundtrip"] = True
     run = {

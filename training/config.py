@@ -188,6 +188,13 @@ class EvalSettings(_Strict):
 
 class LoregateSettings(_Strict):
     backend: Literal["auto", "peft", "axolotl"] = "auto"
+    budget_minutes: float | Literal["auto"] | None = Field(
+        default="auto",
+        description="the built-in runner measures a few steps, then picks the steps and a "
+        "sample of passages (spread over every book and chapter) to finish in this many "
+        "minutes, evaluations included; auto: 20 on a CPU, full epochs on a GPU; null: full "
+        "epochs (max_steps, when set, wins over both)",
+    )
     eval_tokens: int | None = Field(
         default=8192,
         gt=0,
@@ -214,6 +221,13 @@ class LoregateSettings(_Strict):
     # per invocation, not part of a run's recipe: left out of every saved config
     eval: EvalSettings = Field(default_factory=EvalSettings, exclude=True)
     run: RunOptions = Field(default_factory=RunOptions, exclude=True)
+
+    @field_validator("budget_minutes")
+    @classmethod
+    def _positive_budget(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, float | int) and value <= 0:
+            raise ValueError("must be > 0 (null for full epochs)")
+        return value
 
 
 class RunConfig(_Strict):

@@ -29,22 +29,22 @@ from __future__ import annotations
 import json
 import math
 import random
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from training import layout
-from training.artifacts import replace_dir, write_json_atomic
+from training.artifacts import write_json_atomic
+from training.budget import plan_run
 from training.chatdata import (
     Example,
-    collate,
     eval_sample,
     load_tokenizer,
     micro_batches,
     read_examples,
 )
+from training.checkpoints import save_adapter, save_checkpoint
 from training.config import RunConfig
 from training.errors import TrainingError, TrainingInterrupted
 from training.levers import (
@@ -60,6 +60,10 @@ from training.levers import (
     resolve_levers,
     uncompiled,
 )
+from training.loss import eval_batch_loss, summed_loss
+from training.loss import predicted_tokens as _predicted
+from training.plan import Plan
+from training.plan import eval_token_budget as plan_eval_tokens
 from training.runlog import MetricsLog, plot_losses
 
 
@@ -149,44 +153,6 @@ def _load_model(cfg: RunConfig, resume: Path | None, levers: Levers | None = Non
         raise TrainingError(f"lora_target_modules {targets}: {exc}") from exc
 
 
-def _predicted(labels: Any) -> int:
-    # Causal LMs predict token t+1 from position t: the first label never counts.
-    return int((labels[:, 1:] != -100).sum())
-
-
-def summed_loss(model: Any, batch: dict[str, Any], ce_chunk: int | None = None) -> Any:
-    """Cross-entropy summed over the assistant tokens only.
-
-    The vocabulary projection runs only where a label is trained: on a 49k vocabulary
-    it is a third of the forward pass, and the prompt positions would be thrown away.
-    With `ce_chunk` the projection and loss run `ce_chunk` tokens at a time.
-    """
-    import torch
-
-    from training.speed import chunked_linear_cross_entropy
-
-    causal_lm = model.get_base_model()
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    hidden = causal_lm.model(**inputs).last_hidden_state
-    targets = batch["labels"][:, 1:]
-    keep = targets != -100
-    hidden = hidden[:, :-1][keep]
-    if ce_chunk is None:
-        logits = causal_lm.lm_head(hidden)  # softmax in float32 at least, as transformers does
-        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-        return torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum")
-    if torch.is_autocast_enabled(hidden.device.type):  # the dtype the LM head would run in
-        hidden = hidden.to(torch.get_autocast_dtype(hidden.device.type))
-    mean = chunked_linear_cross_entropy(hidden, causal_lm.lm_head.weight, targets[keep], ce_chunk)
-    return mean * hidden.shape[0]
-
-
-def eval_batch_loss(model: Any, batch: list[Any], pad_id: int, levers: Levers) -> tuple[float, int]:
-    """One validation micro-batch: (summed loss, assistant tokens predicted)."""
-    inputs = {k: v.to(model.device) for k, v in collate(batch, pad_id).items()}
-    return float(summed_loss(model, inputs, levers.ce_chunk)), _predicted(inputs["labels"])
-
-
 def evaluate_loss(
     model: Any,
     batches: list[list[Any]],
@@ -217,40 +183,6 @@ def evaluate_loss(
     return total / max(1, count)
 
 
-def save_checkpoint(
-    model: Any, optimizer: Any, state: TrainState, run_dir: Path, limit: int | None
-) -> Path:
-    import torch
-
-    final = layout.checkpoint_dir(run_dir, state.step)
-    tmp = run_dir / f".tmp-checkpoint-{state.step}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        model.save_pretrained(str(tmp))
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        torch.save({"python": random.getstate(), "torch": torch.get_rng_state()}, tmp / "rng.pt")
-        write_json_atomic(tmp / layout.TRAINER_STATE, asdict(state))
-        replace_dir(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if limit:
-        for path in layout.checkpoints(run_dir)[:-limit]:
-            shutil.rmtree(path, ignore_errors=True)
-    return final
-
-
-def save_adapter(model: Any, target: Path, **info: Any) -> Path:
-    tmp = target.with_name(f".tmp-{target.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        model.save_pretrained(str(tmp))
-        write_json_atomic(tmp / "loregate_adapter.json", info)
-        replace_dir(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
 @dataclass
 class Run:
     """What a run holds while it trains: made once by `_set_up`, read and advanced by
@@ -274,10 +206,12 @@ class Run:
     started: float = 0.0
     eval_deferred: bool = False  # said once that an evaluation waits for the budget
     epoch_cache: dict[int, list[list[Any]]] = field(default_factory=dict)
+    plan: Plan | None = None  # the time budget's plan (training/plan.py); None: full epochs
+    began: float = 0.0  # wall clock at the start of the train step
 
 
 def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
-    run = _set_up(cfg, run_dir, resume)
+    run = _set_up(cfg, run_dir, resume, began=time.time())
     state = run.state
     try:
         if state.step == 0 and run.val_batches:  # the base's own loss: the curve's yardstick
@@ -308,9 +242,9 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
     return _finish(run)
 
 
-def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Run:
-    """Seeds, data, model, optimizer (and their state when resuming), the metrics log; the
-    base model's own eval loss as step 0 of a fresh run."""
+def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None, began: float) -> Run:
+    """Seeds, data, model, optimizer (and their state when resuming), the time budget's plan
+    (measured on a fresh run), the metrics log."""
     import torch
     from tqdm import tqdm
 
@@ -341,9 +275,13 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Run:
         random.setstate(rng["python"])
         torch.set_rng_state(rng["torch"])
 
+    pad_id = tokenizer.pad_token_id
+    plan = plan_run(cfg, model, (train_set, val_set), pad_id, levers, run_dir, began)
+    if plan is not None:
+        train_set = [train_set[i] for i in plan.passages]
     batches_per_epoch = len(epoch_batches(train_set, cfg, levers, cfg.seed))
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.gradient_accumulation_steps))
-    total = cfg.max_steps or max(1, math.ceil(cfg.num_epochs * steps_per_epoch))
+    total = plan.steps if plan else cfg.max_steps or math.ceil(cfg.num_epochs * steps_per_epoch)
     planned = sum(len(e.input_ids) for e in train_set) * total / steps_per_epoch
     sample = eval_sample(val_set, eval_token_budget(cfg, planned))
     val_batches = micro_batches(
@@ -378,8 +316,10 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Run:
         val_batches=val_batches,
         pad_id=tokenizer.pad_token_id,
         steps_per_epoch=steps_per_epoch,
-        total=total,
+        total=max(1, total),
         log=log,
+        plan=plan,
+        began=began,
     )
     run.bar = tqdm(total=total, initial=state.step, unit="step", desc="train", dynamic_ncols=True)
     run.started = time.perf_counter() - state.seconds
@@ -387,15 +327,8 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Run:
 
 
 def eval_token_budget(cfg: RunConfig, planned_train_tokens: float) -> int | None:
-    """The eval sample's token cap: `loregate.eval_tokens`, and small enough that the two
-    evaluations every run has (the base at step 0, the last step) fit in `eval_share` of the
-    run, counting an eval token as dear as a training token (on the CPU it costs ~0.7 of
-    one: a forward without backward, but the whole depth). None: no cap."""
-    cap, share = cfg.loregate.eval_tokens, cfg.loregate.eval_share
-    if share is None:
-        return cap
-    fits = max(1, int(share * planned_train_tokens / 2))
-    return fits if cap is None else min(cap, fits)
+    """The eval sample's token cap for a run of `planned_train_tokens` (training/plan.py)."""
+    return plan_eval_tokens(cfg.loregate.eval_tokens, cfg.loregate.eval_share, planned_train_tokens)
 
 
 def _read_data(cfg: RunConfig, tokenizer: Any) -> tuple[list[Example], list[Example]]:
@@ -520,7 +453,15 @@ def _finish(run: Run) -> Path:
         "total_steps": run.total,
         "examples": len(run.train_set),
         "tokens_per_s": round(state.tokens / max(1e-9, state.seconds), 1),
+        "wall_seconds": round(time.time() - run.began, 1),
     }
+    if run.plan is not None:
+        summary["planned_seconds"] = round(run.plan.total_seconds, 1)
+        print(
+            f"train: took {summary['wall_seconds'] / 60:.1f} min against a plan of "
+            f"{run.plan.total_seconds / 60:.1f} min "
+            f"({summary['wall_seconds'] / run.plan.total_seconds - 1:+.0%})"
+        )
     if run.levers.cuda:
         summary |= gpu_summary(run.levers, run.planner)
     write_json_atomic(layout.summary_file(run_dir), summary)
