@@ -3,14 +3,20 @@
 Nothing is parsed or buffered: the upstream's chunks, its usage chunk and its `[DONE]` go out as
 sent. If the upstream fails mid-stream, the client gets one error event and `[DONE]`, so an
 OpenAI client ends cleanly instead of hanging on a half-open stream.
+
+`with_continuity` wraps a relayed stream for the continuity guard: every chunk still goes out
+the moment it arrives, and a copy is kept; only `data: [DONE]` waits, while the reply's text
+is checked, so that the findings can go out just before it as one SSE comment line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 
@@ -43,3 +49,61 @@ async def relay(
         yield (b"" if ended_cleanly else b"\n\n") + stream_error_event(error)
     finally:
         await closer.aclose()
+
+
+DONE = b"data: [DONE]"
+MAX_KEPT_BYTES = 8 << 20  # of a longer stream only the start is checked
+
+
+async def with_continuity(
+    body: AsyncIterator[bytes],
+    report: Callable[[str], Awaitable[dict[str, Any]]],
+) -> AsyncIterator[bytes]:
+    """`body` as it comes, plus `: continuity {...}` (the report on the reply's text) before
+    `data: [DONE]`, or at the end of a stream that never sent one."""
+    kept = bytearray()
+    done = False
+    async for chunk in body:
+        at = -1 if done else chunk.find(DONE)
+        if at < 0:
+            if len(kept) < MAX_KEPT_BYTES:
+                kept += chunk
+            yield chunk
+            continue
+        if at:
+            kept += chunk[:at]
+            yield chunk[:at]
+        yield comment_line(await report(reply_text(bytes(kept))))
+        done = True
+        yield chunk[at:]
+    if not done:
+        yield comment_line(await report(reply_text(bytes(kept))))
+
+
+def comment_line(report: dict[str, Any]) -> bytes:
+    """One SSE comment line: no newline inside (json.dumps escapes them)."""
+    return b": continuity " + json.dumps(report, ensure_ascii=False).encode() + b"\n\n"
+
+
+def reply_text(body: bytes, streamed: bool = True) -> str:
+    """The first choice's text: the deltas of an SSE stream, or a whole JSON reply's message
+    (chat) or text (completions). Anything unreadable counts as no text."""
+    if not streamed:
+        try:
+            choice = (json.loads(body).get("choices") or [{}])[0]
+        except (ValueError, AttributeError, IndexError, TypeError):
+            return ""
+        return str((choice.get("message") or {}).get("content") or choice.get("text") or "")
+    parts: list[str] = []
+    for line in body.splitlines():
+        if not line.startswith(b"data:") or line[5:].strip() == b"[DONE]":
+            continue
+        try:
+            event = json.loads(line[5:])
+            for choice in event.get("choices") or ():
+                if choice.get("index", 0) == 0:
+                    delta = choice.get("delta") or {}
+                    parts.append(delta.get("content") or choice.get("text") or "")
+        except (ValueError, AttributeError, TypeError):
+            continue
+    return "".join(parts)

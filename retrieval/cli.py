@@ -4,9 +4,10 @@ Examples:
   python -m retrieval check scifi_world
   python -m retrieval index scifi_world --watch
   python -m retrieval query scifi_world "Elena checks the arm before the fold" --chapter 9 --explain
+  python -m retrieval continuity manuscript/chapter-12.md --world scifi_world --chapter 12
 
-Exit status: 0 fine, 1 problems found (check) or the index failed, 2 bad arguments or unknown
-world. Settings come from GATEWAY_* variables; --worlds-dir / --index-dir override them.
+Exit status: 0 fine, 1 problems found (check, continuity) or the index failed, 2 bad arguments
+or unknown world. Settings come from GATEWAY_* variables; --worlds-dir / --index-dir override them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from retrieval.continuity.cli import continuity_files, fact_issues
 from retrieval.engine import LoreEngine
 from retrieval.errors import RetrievalError, UnknownWorld
 from retrieval.select import LoreHit, Selection
@@ -54,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", parents=[common], help="lint a world's files")
     check.add_argument("world")
+
+    guard = commands.add_parser("continuity", parents=[common],
+                                help="check prose files against the world's facts")
+    guard.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    guard.add_argument("--world", required=True)
+    guard.add_argument("--chapter", type=int,
+                       help="story chapter (default: each file's '# Chapter N' heading)")
     return parser
 
 
@@ -76,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(settings, args.world)
+        if args.command == "continuity":
+            return continuity_files(settings, args.world, args.files, args.chapter)
         engine = LoreEngine(settings)
         try:
             if args.command == "index":
@@ -96,10 +107,11 @@ def _check(settings: RetrievalSettings, name: str) -> int:
     if name not in names:
         raise UnknownWorld(name, names)
     world = load_world(settings.worlds_dir / name, max_entry_bytes=settings.max_entry_bytes)
-    for issue in world.issues:
+    issues = [*world.issues, *fact_issues(world)]
+    for issue in issues:
         print(issue)
-    print(f"{name}: {len(world.entries)} entries, {len(world.issues)} issue(s)", file=sys.stderr)
-    return EXIT_PROBLEMS if world.issues else EXIT_OK
+    print(f"{name}: {len(world.entries)} entries, {len(issues)} issue(s)", file=sys.stderr)
+    return EXIT_PROBLEMS if issues else EXIT_OK
 
 
 def _index(engine: LoreEngine, name: str, rebuild: bool, watch: bool) -> int:

@@ -43,6 +43,10 @@ def antecedent(doc: Document, model: WorldModel, mentions: list[Mention], index:
     last = before[-1]
     if pronoun not in last.entity.pronouns:
         return None
+    # Named in this sentence, the last name wins over the sentence before ("Calder left.
+    # Elena flexed her arm"); named only before, every name in the window is a rival.
+    if doc.tokens[last.start].sentence == sentence:
+        before = [m for m in before if doc.tokens[m.start].sentence == sentence]
     rivals = {m.entity.key for m in before if pronoun in m.entity.pronouns
               or not m.entity.pronouns}
     if rivals != {last.entity.key} or _someone_else(doc, model, mentions, last.end, index):
