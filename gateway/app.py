@@ -18,6 +18,7 @@ from gateway.routes import router
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
 from gateway.upstream import UpstreamPool, make_session, redact
+from gateway.voices import VoiceRouter
 from retrieval import LoreEngine, LoreIndex
 
 log = logging.getLogger("loregate")
@@ -40,7 +41,9 @@ def build_app(settings: GatewaySettings | None = None, *,
             )
             lore = LoreService(engine or LoreEngine(settings), settings.world,
                                settings.reply_reserve_tokens, settings.lore_wait)
-            app.state.gateway = GatewayState(settings, pool, lore, Metrics())
+            voices = VoiceRouter(settings.voices_dir, settings.voice, settings.upstream_model,
+                                 lambda: _models(pool))
+            app.state.gateway = GatewayState(settings, pool, lore, Metrics(), voices)
             tasks = [asyncio.create_task(lore.open()),
                      asyncio.create_task(pool.run_health_checks(settings.health_interval))]
             log.info("loregate on http://%s:%d -> %s (world %s)", settings.host, settings.port,
@@ -65,3 +68,8 @@ def build_app(settings: GatewaySettings | None = None, *,
                        max_header_bytes=settings.max_header_bytes,
                        body_timeout=settings.body_timeout)
     return app
+
+
+async def _models(pool: UpstreamPool) -> list[dict]:  # type: ignore[type-arg]
+    _, data = await pool.get_json("/models")
+    return data.get("data", [])

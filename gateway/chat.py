@@ -17,6 +17,7 @@ from gateway.observe import RequestRecord
 from gateway.protocol import (
     ChatRequest,
     CompletionRequest,
+    Controls,
     forwarded_body,
     read_controls,
     validate,
@@ -36,7 +37,7 @@ async def chat_completions(request: Request, body: dict[str, Any],
     parsed = validate(ChatRequest, body)
     controls = read_controls(parsed, request.headers)
     record.stream = parsed.stream
-    sent = forwarded_body(parsed)
+    sent = await _with_voice(state, forwarded_body(parsed), controls, record)
     window = state.pool.window(sent, reply_tokens(sent, state.lore.reply_reserve))
     outcome = await state.lore.for_chat(sent["messages"], controls, window)
     _note_lore(record, outcome)
@@ -68,8 +69,22 @@ async def completions(request: Request, body: dict[str, Any], record: RequestRec
     _note_lore(record, outcome)
     sent = (forwarded_body(parsed, prompt=inject_completion(parsed.prompt, outcome.context))
             if outcome.context else forwarded_body(parsed))
+    sent = await _with_voice(state, sent, controls, record)
     headers = {**outcome.headers(), "X-Request-Id": record.request_id}
     return await forward(state.pool, "/completions", sent, record, headers)
+
+
+async def _with_voice(state: GatewayState, body: dict[str, Any], controls: Controls,
+                      record: RequestRecord) -> dict[str, Any]:
+    """`body` with `model` naming what answers upstream: the voice asked for, or the world's."""
+    requested = body.get("model")
+    if requested is not None and not isinstance(requested, str):
+        raise APIError(400, "'model' must be a string: a voice's name, or 'loregate'.",
+                       param="model")
+    world = controls.world or state.lore.default_world
+    route = await state.voices.route(requested, state.lore.voice_of(world))
+    record.voice = route.voice
+    return {**body, "model": route.model}
 
 
 def _note_lore(record: RequestRecord, outcome: LoreOutcome) -> None:

@@ -107,6 +107,10 @@ class LoreService:
     def world_names(self) -> list[str]:
         return self.engine.world_names()
 
+    def voice_of(self, world: str) -> str | None:
+        """The voice world.yaml names, once the world is loaded (never waits for it)."""
+        return self.engine.status().get(world, {}).get("voice")
+
     def resolve_world(self, name: str | None) -> str:
         world = name or self.default_world
         known = self.world_names()

@@ -62,6 +62,7 @@ class RequestRecord:
     stream: bool = False
     streaming: bool = False  # a stream has started: its end finishes the record, not the route
     world: str | None = None
+    voice: str | None = None  # None: the base model answered
     lore_status: str | None = None
     entries: list[str] = field(default_factory=list)
     lore_tokens: int = 0

@@ -92,8 +92,10 @@ async def completions(request: Request) -> Response:
 @router.get("/v1/models")
 async def models(request: Request) -> Response:
     with _recorded(request, "models"):
-        _, data = await _state(request).pool.get_json("/models")
-        return JSONResponse(data)
+        state = _state(request)
+        _, data = await state.pool.get_json("/models")
+        return JSONResponse({"object": "list",
+                             "data": await state.voices.listing(data.get("data", []))})
 
 
 @router.get("/v1/worlds")

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from retrieval.settings import REPO, RetrievalSettings
+from training import layout  # standard library only: no training stack is loaded
 
 
 class GatewaySettings(RetrievalSettings):
@@ -68,6 +69,13 @@ class GatewaySettings(RetrievalSettings):
     max_query_chars: int = Field(
         100_000, gt=0, description="Longest /v1/lore/search query; longer is a 400."
     )
+    voice: str = Field(layout.DEFAULT_VOICE, description="The voice `model: loregate` gets "
+                       "when the world names none (world.yaml `voice:`).")
+    voices_dir: Path = Field(default_factory=lambda: layout.voices_root(REPO),
+                             description="Where `python -m training deploy` links voices.")
+    upstream_model: str = Field(
+        "loregate", description="The name the model server serves the base model by "
+        "(scripts/serve_vllm.sh's LOREGATE_MODEL_NAME).")
 
     @field_validator("upstream_url", mode="before")
     @classmethod

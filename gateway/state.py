@@ -8,6 +8,7 @@ from gateway.lore import LoreService
 from gateway.observe import Metrics
 from gateway.settings import GatewaySettings
 from gateway.upstream import UpstreamPool
+from gateway.voices import VoiceRouter
 
 
 @dataclass
@@ -16,4 +17,5 @@ class GatewayState:
     pool: UpstreamPool
     lore: LoreService
     metrics: Metrics
+    voices: VoiceRouter
     tools_refused: bool = False  # learned from the upstream's first refusal of `tools`

@@ -151,13 +151,15 @@ class LoreEngine:
         for name in self.world_names():
             state = self._states.get(name)
             if state is None:
-                report[name] = {"entries": 0, "indexed": False, "issues": 0, "error": None}
+                report[name] = {"entries": 0, "indexed": False, "issues": 0, "error": None,
+                                "voice": None}
                 continue
             report[name] = {
                 "entries": len(state.world.entries),
                 "indexed": state.collection is not None and state.error is None,
                 "issues": len(state.world.issues),
                 "error": state.error,
+                "voice": state.world.voice,
             }
         return report
 

@@ -58,7 +58,7 @@ class RetrievalSettings(BaseSettings):
         "access_log", "api_key", "body_timeout", "connect_timeout", "health_interval", "host",
         "lore_wait", "max_body_bytes", "max_header_bytes", "max_headers", "max_query_chars",
         "port", "read_timeout", "reply_reserve_tokens", "restart_marker", "tools",
-        "upstream_api_key", "upstream_url",
+        "upstream_api_key", "upstream_model", "upstream_url", "voice", "voices_dir",
     })
 
     worlds_dir: Path = Field(REPO / "worlds", description="Folder holding one folder per world.")

@@ -29,10 +29,11 @@ from retrieval.entry import (
     yaml_problem,
 )
 from retrieval.errors import RetrievalError
+from training.voices import VOICE_NAME  # standard library only, like the rest of a voice
 
 WORLD_NAME = re.compile(r"^[a-z0-9_-]+$")
 WORLD_FILE = "world.yaml"
-WORLD_FIELDS = ("name", "description", "budget_tokens")
+WORLD_FIELDS = ("name", "description", "budget_tokens", "voice")
 MAX_ENTRY_BYTES = 1 << 20  # RetrievalSettings.max_entry_bytes' default
 
 __all__ = ["MAX_ENTRY_BYTES", "WORLD_NAME", "Entry", "Interrupted", "ParseCache", "World",
@@ -74,6 +75,7 @@ class World:
     description: str = ""
     budget_tokens: int | None = None
     title: str = ""
+    voice: str | None = None  # the voice `model: loregate` gets for this world
     files: dict[str, Path] = field(default_factory=dict)  # id -> file, for every valid entry
 
     def hashes(self) -> dict[str, str]:
@@ -91,7 +93,7 @@ def load_world(root: Path, cache: ParseCache | None = None, *,
     cache = {} if cache is None else cache
     issues: list[WorldIssue] = []
     reader = WorldReader(root, max_entry_bytes, stop, issues)
-    title, description, budget = _read_world_yaml(reader, issues)
+    title, description, budget, voice = _read_world_yaml(reader, issues)
 
     parsed: dict[str, Entry] = {}
     seen_keys: dict[str, Entry] = {}
@@ -135,6 +137,7 @@ def load_world(root: Path, cache: ParseCache | None = None, *,
         issues=tuple(issues),
         description=description,
         budget_tokens=budget,
+        voice=voice,
         title=title,
         files={entry.id: entry.file for entry in entries.values()},
     )
@@ -312,10 +315,11 @@ def _size(count: int) -> str:
 
 
 def _read_world_yaml(reader: WorldReader,
-                     issues: list[WorldIssue]) -> tuple[str, str, int | None]:
-    """(title, description, budget) from world.yaml; the defaults where it is absent or bad."""
+                     issues: list[WorldIssue]) -> tuple[str, str, int | None, str | None]:
+    """(title, description, budget, voice) from world.yaml; the defaults where it is absent or
+    bad."""
     root = reader.root
-    defaults = root.name, "", None
+    defaults = root.name, "", None, None
     path = root / WORLD_FILE
     if not os.path.lexists(path):
         return defaults
@@ -340,7 +344,7 @@ def _read_world_yaml(reader: WorldReader,
 
 
 def _world_fields(path: Path, text: str, values: dict, issues: list[WorldIssue],
-                  ) -> tuple[str, str, int | None]:
+                  ) -> tuple[str, str, int | None, str | None]:
     key_lines = _yaml_key_lines(text)
     for key in values:
         if key not in WORLD_FIELDS:
@@ -352,8 +356,14 @@ def _world_fields(path: Path, text: str, values: dict, issues: list[WorldIssue],
         issues.append(WorldIssue(path, key_lines.get("budget_tokens", 1),
                                  f"budget_tokens must be a whole number >= 0, got {shown(budget)}"))
         budget = None
+    voice = values.get("voice")
+    if voice is not None and not (isinstance(voice, str) and VOICE_NAME.match(voice)):
+        issues.append(WorldIssue(path, key_lines.get("voice", 1),
+                                 f"voice must be a voice's name (lowercase letters, digits, '-', "
+                                 f"'_'), got {shown(voice)}"))
+        voice = None
     title = str(values.get("name") or path.parent.name)
-    return title, str(values.get("description") or "").strip(), budget
+    return title, str(values.get("description") or "").strip(), budget, voice
 
 
 def _yaml_key_lines(text: str) -> dict[str, int]:

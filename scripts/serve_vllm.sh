@@ -2,8 +2,9 @@
 # Serve the style model with vLLM's OpenAI server.
 #
 # Usage: scripts/serve_vllm.sh [MODEL] [PORT=8000] [GPU_MEM_TENTHS=9] [MAX_MODEL_LEN]
-#   MODEL           model folder; default: merged_models/current (the newest `make train`
-#                   result) if it exists, else the embedded SmolLM2-135M-Instruct
+#   MODEL           base model folder; default: the embedded SmolLM2-135M-Instruct, with every
+#                   voice under voices/ (see training/voices.py) as a LoRA adapter on it, or
+#                   merged_models/current if `deploy --merged` made one (then no voices)
 #   GPU_MEM_TENTHS  share of GPU memory for vLLM in tenths: 9 = 0.9, 10 = 1.0 (GPU only)
 #   MAX_MODEL_LEN   context window; default 8192 (the embedded model's own)
 # Clients ask for the model by the name "loregate" (LOREGATE_MODEL_NAME), whatever folder is served.
@@ -16,8 +17,9 @@ mem_tenths=${3:-9}
 max_len=${4:-8192}
 
 merged=${LOREGATE_MERGED_MODELS:-merged_models}
+serving_merged=0
 if [[ -z "$model" ]]; then
-  if [[ -e "$merged/current/config.json" ]]; then model=$merged/current
+  if [[ -e "$merged/current/config.json" ]]; then model=$merged/current; serving_merged=1
   else model=models/SmolLM2-135M-Instruct; fi
 fi
 if [[ ! -f "$model/config.json" ]]; then
@@ -33,6 +35,18 @@ fi
 args=(--model "$model" --served-model-name "${LOREGATE_MODEL_NAME:-loregate}"
       --host 127.0.0.1 --port "$port" --max-model-len "$max_len"
       --disable-uvicorn-access-log)
+
+# Voices: the base once, every deployed voice as an adapter, and room to load new ones into
+# the running server (`python -m training deploy`), so a new voice needs no restart.
+state=${LOREGATE_RUN_DIR:-.loregate/run}/vllm-lora.json
+if [[ $serving_merged == 1 ]]; then
+  rm -f "$state"  # deploy reads its absence as "this vLLM serves a merged model"
+else
+  lora_flags=$(.venv/bin/python -m training.voices serve-args --base "$model") || exit 2
+  mapfile -t lora <<<"$lora_flags"
+  args+=("${lora[@]}")
+  export VLLM_ALLOW_RUNTIME_LORA_UPDATING=True
+fi
 
 # Tool calls need a parser; enable one only where the chat template renders tools at all,
 # otherwise the gateway drops `tools` from requests with a warning (see README).

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # `make train`: prepare → train → merge → check → deploy on the sample corpus with the
 # embedded CPU recipe. Stops at the first failing step and says which one.
-# Override with environment variables: CONFIG, INPUT, PY.
+# Override with environment variables: CONFIG, INPUT, PY, VOICE (the voice this run becomes;
+# default "default": clients ask for it by that name, or as "loregate").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PY:-.venv/bin/python}
 CONFIG=${CONFIG:-configs/train_embedded.yaml}
 INPUT=${INPUT:-training/data/raw}
+VOICE=${VOICE:-default}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-# the deployed link's name comes from the run layout (stdlib only: no torch loaded for it)
-deployed=$("$PY" -c "from training.layout import DEPLOYED; print(DEPLOYED)" 2>/dev/null \
-    || echo "the deployed model")
+deployed="voice '$VOICE'"
+
+# a bad voice name is found now, not after the training it would have thrown away
+"$PY" -m training.voices check-name "$VOICE" || exit 2
 
 started=$(date +%s)
 step() {
@@ -20,7 +23,7 @@ step() {
     echo "==> $name"
     if ! "$PY" -m training "$name" --config "$CONFIG" "$@"; then
         echo "make train: step '$name' failed (see the message above); later steps were not run." >&2
-        echo "make train: $deployed was not changed." >&2
+        echo "make train: $deployed was not changed (what was served is still served)." >&2
         exit 1
     fi
     echo "==> $name done in $(( $(date +%s) - t0 ))s"
@@ -30,10 +33,10 @@ step prepare --input "$INPUT"
 step train
 step merge
 step check
-step deploy
+step deploy --voice "$VOICE"
 
 run=$(ls -d checkpoints/run-* 2>/dev/null | tail -n 1)
 tps=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['tokens_per_s'])" \
     "$run/summary.json" 2>/dev/null || echo "?")
 echo "make train: done in $(( $(date +%s) - started ))s on $(nproc) CPU cores; training ran at ${tps} tokens/s."
-echo "make train: run folder $run (metrics.jsonl, loss.png); served model $deployed."
+echo "make train: run folder $run (metrics.jsonl, loss.png); now serving as $deployed."

@@ -34,12 +34,12 @@ def test_malformed_json_is_a_400(raw, make_client):
 
 
 @pytest.mark.parametrize(("body", "param"), [
-    ({"model": "m"}, "messages"),
-    ({"model": "m", "messages": "hello"}, "messages"),
-    ({"model": "m", "messages": ELENA, "stream": "yes"}, "stream"),
-    ({"model": "m", "messages": ELENA, "max_tokens": "many"}, "max_tokens"),
-    ({"model": "m", "messages": ELENA, "chapter": "three"}, "chapter"),
-    ({"model": "m", "messages": [{"content": "no role"}]}, "messages.0.role"),
+    ({"model": "loregate"}, "messages"),
+    ({"model": "loregate", "messages": "hello"}, "messages"),
+    ({"model": "loregate", "messages": ELENA, "stream": "yes"}, "stream"),
+    ({"model": "loregate", "messages": ELENA, "max_tokens": "many"}, "max_tokens"),
+    ({"model": "loregate", "messages": ELENA, "chapter": "three"}, "chapter"),
+    ({"model": "loregate", "messages": [{"content": "no role"}]}, "messages.0.role"),
 ])
 def test_wrong_field_types_are_a_400_naming_the_field(body, param, make_client):
     client, upstream, _ = make_client()
@@ -52,9 +52,9 @@ def test_wrong_field_types_are_a_400_naming_the_field(body, param, make_client):
 def test_bad_control_headers_are_a_400(make_client):
     client, _, _ = make_client()
     with client:
-        r1 = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA},
+        r1 = client.post("/v1/chat/completions", json={"model": "loregate", "messages": ELENA},
                          headers={"X-Story-Chapter": "seven"})
-        r2 = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA},
+        r2 = client.post("/v1/chat/completions", json={"model": "loregate", "messages": ELENA},
                          headers={"X-Lore": "maybe"})
     assert_openai_error(r1, 400, "x-story-chapter")
     assert_openai_error(r2, 400, "X-Lore")
@@ -63,7 +63,7 @@ def test_bad_control_headers_are_a_400(make_client):
 def test_unknown_world_is_a_404_naming_the_known_worlds(make_client):
     client, _, _ = make_client()
     with client:
-        r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA},
+        r = client.post("/v1/chat/completions", json={"model": "loregate", "messages": ELENA},
                         headers={"X-World": "narnia"})
     error = assert_openai_error(r, 404, "world")
     assert "narnia" in error["message"] and "scifi_world" in error["message"]
@@ -73,7 +73,7 @@ def test_oversized_bodies_are_a_413(make_client):
     client, upstream, _ = make_client(max_body_bytes=1000)
     with client:
         r = client.post("/v1/chat/completions", json={
-            "model": "m", "messages": [{"role": "user", "content": "x" * 2000}]})
+            "model": "loregate", "messages": [{"role": "user", "content": "x" * 2000}]})
     assert_openai_error(r, 413)
     assert upstream.received == []
 
@@ -82,7 +82,7 @@ def test_upstream_4xx_keeps_its_status_and_message(make_client):
     client, _, _ = make_client(Behaviour(max_model_len=100))
     with client:
         r = client.post("/v1/chat/completions",
-                        json={"model": "m", "messages": ELENA, "max_tokens": 5000})
+                        json={"model": "loregate", "messages": ELENA, "max_tokens": 5000})
     error = assert_openai_error(r, 400)
     assert "max_model_len" in error["message"]
 
@@ -92,7 +92,7 @@ def test_unreachable_upstream_is_a_502_naming_it_within_the_connect_timeout():
     client = TestClient(build_app(settings, engine=FakeEngine()))
     with client:
         started = time.monotonic()
-        r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
+        r = client.post("/v1/chat/completions", json={"model": "loregate", "messages": ELENA})
         elapsed = time.monotonic() - started
     error = assert_openai_error(r, 502)
     assert "http://127.0.0.1:9/v1" in error["message"]
@@ -105,14 +105,14 @@ def test_a_restarting_upstream_is_a_503_with_retry_after(tmp_path):
     settings = GatewaySettings(upstream_url=["http://127.0.0.1:9/v1"], restart_marker=marker)
     client = TestClient(build_app(settings, engine=FakeEngine()))
     with client:
-        r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
+        r = client.post("/v1/chat/completions", json={"model": "loregate", "messages": ELENA})
     assert_openai_error(r, 503)
     assert r.headers["retry-after"]
 
 
 def test_api_key_is_required_when_configured(make_client):
     client, _, _ = make_client(api_key="sesame")
-    body = {"model": "m", "messages": ELENA}
+    body = {"model": "loregate", "messages": ELENA}
     with client:
         missing = client.post("/v1/chat/completions", json=body)
         wrong = client.post("/v1/chat/completions", json=body,
@@ -129,7 +129,7 @@ def test_api_key_is_required_when_configured(make_client):
 def test_a_server_error_during_a_restart_is_a_503_with_retry_after(make_client, tmp_path):
     marker = tmp_path / "upstream-restarting"
     client, _, _ = make_client(Behaviour(fail_status=500), restart_marker=marker)
-    body = {"model": "m", "messages": ELENA}
+    body = {"model": "loregate", "messages": ELENA}
     with client:
         before = client.post("/v1/chat/completions", json=body)
         marker.touch()

@@ -32,7 +32,7 @@ MESSAGES = [
 
 def chat_body() -> dict:
     return {"temperature_first": 0.3, "messages": MESSAGES, "world": "scifi_world",
-            **EXTRAS, "chapter": 3, "lore": True, "lore_budget": 50, "model": "m",
+            **EXTRAS, "chapter": 3, "lore": True, "lore_budget": 50, "model": "loregate",
             "stream": False, "tools": [{"type": "function", "function": {"name": "f"}}],
             "tool_choice": "auto"}
 
@@ -52,9 +52,9 @@ def test_the_forwarded_body_is_the_body_as_sent_less_the_controls_byte_for_byte(
 
 
 def test_defaults_are_not_added_and_replaced_fields_keep_their_place():
-    body = {"prompt": "Once", "model": "m", "world": "w", "top_p": 0.9}
+    body = {"prompt": "Once", "model": "loregate", "world": "w", "top_p": 0.9}
     parsed = CompletionRequest.model_validate(body)
-    assert forwarded_body(parsed) == {"prompt": "Once", "model": "m", "top_p": 0.9}
+    assert forwarded_body(parsed) == {"prompt": "Once", "model": "loregate", "top_p": 0.9}
     assert list(forwarded_body(parsed, prompt="LORE Once")) == ["prompt", "model", "top_p"]
     assert "stream" not in forwarded_body(parsed) and parsed.stream is False
 
@@ -72,7 +72,7 @@ def test_a_whole_request_changes_no_request_dict(make_client, monkeypatch):
     client, upstream, _ = make_client(tools="drop")
     with client:
         r = client.post("/v1/chat/completions", content=wire(chat_body()))
-        c = client.post("/v1/completions", json={"model": "m", "prompt": "Elena", "lore": True})
+        c = client.post("/v1/completions", json={"model": "loregate", "prompt": "Elena", "lore": True})
     assert r.status_code == 200 and c.status_code == 200, (r.text, c.text)
     assert [body for body, _ in seen] == [before for _, before in seen]
     assert [list(body) for body, _ in seen] == [list(before) for _, before in seen]

@@ -6,12 +6,13 @@ from retrieval import LoreEngine, LoreIndex, RetrievalSettings
 from tests.fakes.gateway import FakeEngine
 
 
-def test_models_is_the_upstreams_list_with_max_model_len(make_client):
+def test_models_lists_the_alias_and_the_base_with_the_upstreams_max_model_len(make_client):
     client, _, _ = make_client()
     with client:
         data = client.get("/v1/models").json()
-    assert data["data"][0]["id"] == "fake-model"
-    assert data["data"][0]["max_model_len"] == 8192
+    assert [m["id"] for m in data["data"]] == ["loregate", "base"]  # no voice deployed
+    assert data["data"][0]["voice"] is None
+    assert {m["max_model_len"] for m in data["data"]} == {8192}
 
 
 def test_health_reports_upstreams_index_and_worlds(make_client):
@@ -58,8 +59,8 @@ def test_metrics_count_requests_and_lore(make_client):
     client, _, _ = make_client()
     with client:
         client.post("/v1/chat/completions",
-                    json={"model": "m", "messages": [{"role": "user", "content": "Elena"}]})
-        client.post("/v1/chat/completions", json={"model": "m"})
+                    json={"model": "loregate", "messages": [{"role": "user", "content": "Elena"}]})
+        client.post("/v1/chat/completions", json={"model": "loregate"})
         text = client.get("/metrics").text
     assert 'loregate_requests_total{route="chat",status="200"} 1.0' in text
     assert 'loregate_requests_total{route="chat",status="400"} 1.0' in text
@@ -71,7 +72,7 @@ def test_access_log_has_one_structured_line_per_request(caplog, make_client):
     client, _, _ = make_client()
     with caplog.at_level("INFO", logger="loregate.access"), client:
         client.post("/v1/chat/completions",
-                    json={"model": "m", "messages": [{"role": "user", "content": "Elena"}]},
+                    json={"model": "loregate", "messages": [{"role": "user", "content": "Elena"}]},
                     headers={"X-Request-Id": "abc123"})
     import json
 
@@ -87,7 +88,7 @@ def test_request_id_is_forwarded_upstream(make_client):
     client, upstream, _ = make_client(engine=FakeEngine())
     with client:
         r = client.post("/v1/chat/completions",
-                        json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+                        json={"model": "loregate", "messages": [{"role": "user", "content": "hi"}]})
     assert upstream.received_headers[-1]["x-request-id"] == r.headers["x-request-id"]
 
 

@@ -41,7 +41,7 @@ def test_a_stream_that_breaks_midway_ends_with_an_error_event_and_done(stack):
     # Chunks 50 ms apart, as from a model: the failure comes after three have been relayed.
     url = stack(Behaviour(chunks=10, fail_after=3, delay=0.05))
     with httpx.stream("POST", url + "/v1/chat/completions", timeout=10,
-                      json={"model": "m", "messages": ELENA, "stream": True}) as r:
+                      json={"model": "loregate", "messages": ELENA, "stream": True}) as r:
         raw = b"".join(r.iter_raw()).decode()
     events = [e for e in raw.split("\n\n") if e.strip()]
     assert events[-1] == "data: [DONE]"
@@ -54,7 +54,7 @@ def test_a_client_that_leaves_cancels_the_upstream_request(stack):
     behaviour = Behaviour(endless=True, delay=0.01)
     url = stack(behaviour)
     with httpx.stream("POST", url + "/v1/chat/completions", timeout=10,
-                      json={"model": "m", "messages": ELENA, "stream": True}) as r:
+                      json={"model": "loregate", "messages": ELENA, "stream": True}) as r:
         for _ in r.iter_raw():
             break  # read one chunk, then hang up
     deadline = time.monotonic() + 5
@@ -68,7 +68,7 @@ def test_fifty_concurrent_streams_each_arrive_whole(stack):
 
     async def one(client: openai.AsyncOpenAI, i: int) -> str:
         stream = await client.chat.completions.create(
-            model="m", stream=True, messages=[{"role": "user", "content": f"Elena #{i}"}])
+            model="loregate", stream=True, messages=[{"role": "user", "content": f"Elena #{i}"}])
         return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 
     async def run() -> list[str]:
@@ -84,16 +84,16 @@ def test_fifty_concurrent_streams_each_arrive_whole(stack):
 def test_the_official_openai_client_streams_and_not(stack):
     url = stack(Behaviour(chunks=4))
     client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
-    raw = client.chat.completions.with_raw_response.create(model="m", messages=ELENA)
+    raw = client.chat.completions.with_raw_response.create(model="loregate", messages=ELENA)
     assert raw.headers["x-lore-entries"] == "characters/elena-vasquez"
     assert raw.parse().choices[0].message.content == "w0 w1 w2 w3 "
-    stream = client.chat.completions.create(model="m", messages=ELENA, stream=True,
+    stream = client.chat.completions.create(model="loregate", messages=ELENA, stream=True,
                                             stream_options={"include_usage": True})
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "w0 w1 w2 w3 "
     assert chunks[-1].usage.completion_tokens == 4
     with pytest.raises(openai.NotFoundError) as info:
-        client.chat.completions.create(model="m", messages=ELENA,
+        client.chat.completions.create(model="loregate", messages=ELENA,
                                        extra_headers={"X-World": "narnia"})
     assert "narnia" in str(info.value)
 
@@ -103,7 +103,7 @@ def test_a_client_that_leaves_a_non_streamed_request_cancels_it_upstream(stack):
     url = stack(behaviour)
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(url + "/v1/chat/completions", timeout=httpx.Timeout(10, read=0.5),
-                   json={"model": "m", "messages": ELENA})
+                   json={"model": "loregate", "messages": ELENA})
     deadline = time.monotonic() + 4
     while behaviour.disconnects == 0 and time.monotonic() < deadline:
         time.sleep(0.05)

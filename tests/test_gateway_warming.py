@@ -33,7 +33,7 @@ def test_a_chat_during_the_first_index_build_is_answered_without_lore(make_clien
     client, upstream, _ = make_client(engine=engine, lore_wait=1.0)
     with client:
         started = time.monotonic()
-        r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
+        r = client.post("/v1/chat/completions", json={"model": "loregate", "messages": ELENA})
         took = time.monotonic() - started
         health = client.get("/health")
         worlds = client.get("/v1/worlds")
@@ -41,7 +41,7 @@ def test_a_chat_during_the_first_index_build_is_answered_without_lore(make_clien
         deadline = time.monotonic() + 10
         while client.get("/health").json()["index"] != "ready" and time.monotonic() < deadline:
             time.sleep(0.05)
-        after = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
+        after = client.post("/v1/chat/completions", json={"model": "loregate", "messages": ELENA})
     assert r.status_code == 200, r.text
     assert r.headers["x-lore-status"] == "warming"
     assert took < 1.0 + SLACK_SECONDS, f"a warming chat took {took:.2f} s"
@@ -71,7 +71,7 @@ def test_an_unreachable_upstream_answers_502_in_time_whatever_the_lore_engine_do
                                connect_timeout=connect_timeout)
     with client:
         started = time.monotonic()
-        r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
+        r = client.post("/v1/chat/completions", json={"model": "loregate", "messages": ELENA})
         took = time.monotonic() - started
         engine.release.set()
     assert r.status_code == 502, r.text
@@ -83,6 +83,6 @@ def test_lore_wait_zero_never_waits(make_client):
     engine = SlowOpeningEngine()
     client, _, _ = make_client(engine=engine, lore_wait=0)
     with client:
-        r = client.post("/v1/chat/completions", json={"model": "m", "messages": ELENA})
+        r = client.post("/v1/chat/completions", json={"model": "loregate", "messages": ELENA})
         engine.release.set()
     assert r.headers["x-lore-status"] == "warming"

@@ -29,7 +29,7 @@ from tests.fakes.live_server import free_port, serve
 from tests.fakes.upstream import Behaviour, build_fake_upstream
 
 ELENA = [{"role": "user", "content": "Elena checks the reactor."}]
-CHAT = {"model": "m", "messages": ELENA}
+CHAT = {"model": "loregate", "messages": ELENA}
 SOCKET_TIMEOUT = 5.0
 ROUTES = {"chat": "/v1/chat/completions", "completions": "/v1/completions",
           "lore_search": "/v1/lore/search"}
@@ -63,7 +63,7 @@ def nested(depth: int) -> str:
 @pytest.mark.parametrize("route", ROUTES)
 def test_json_nested_990_levels_is_a_counted_400_on_every_body_route(route, make_client, caplog):
     client, upstream, _ = make_client()
-    body = '{"model": "m", "messages": ' + nested(990) + "}"  # the report's 2 KB body
+    body = '{"model": "loregate", "messages": ' + nested(990) + "}"  # the report's 2 KB body
     assert len(body) < 2100
     with caplog.at_level("INFO", logger="loregate.access"), client:
         r = client.post(ROUTES[route], content=body, headers={"content-type": "application/json"})
@@ -79,7 +79,7 @@ def test_nesting_is_refused_just_past_the_limit_and_passed_on_at_it(make_client)
     client, upstream, _ = make_client()
 
     def body(depth: int) -> str:  # the messages list is level 1 of the object's values
-        return '{"model": "m", "messages": [{"role": "user", "content": "hi"}], "x": ' + \
+        return '{"model": "loregate", "messages": [{"role": "user", "content": "hi"}], "x": ' + \
             nested(depth - 1) + "}"
 
     with client:
@@ -122,7 +122,7 @@ def test_every_error_class_is_counted_with_its_status_401_included(
             ("lore_search", 404): client.post("/v1/lore/search", headers=key,
                                               json={"world": "narnia", "query": "x"}),
             ("completions", 413): client.post("/v1/completions", headers=key,
-                                              json={"model": "m", "prompt": "x" * 5000}),
+                                              json={"model": "loregate", "prompt": "x" * 5000}),
             ("models", 431): client.get("/v1/models", headers={
                 **key, **{f"X-Pad-{i}": "1" for i in range(150)}}),
             ("other", 404): client.get("/v1/nothing-here", headers=key),

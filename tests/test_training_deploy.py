@@ -14,7 +14,7 @@ from training.deploy import DeployError, deploy, running_vllm
 def fake_model(root: Path, name: str, passed: bool | None = True) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
-    (folder / "config.json").write_text("{}")
+    (folder / "config.json").write_text(json.dumps({"hidden_size": 64, "intermediate_size": 128}))
     if passed is not None:
         (folder / CHECK_FILE).write_text(json.dumps({"passed": passed}))
     return folder
@@ -29,11 +29,13 @@ def cfg(tmp_path: Path):
             {
                 "extends": str(REPO_ROOT / "configs" / "train_embedded.yaml"),
                 "base_model": str(base),
-                "loregate": {"merged_dir": str(tmp_path / "merged_models")},
+                "output_dir": str(tmp_path / "checkpoints"),
+                "loregate": {"merged_dir": str(tmp_path / "merged_models"),
+                             "voices_dir": str(tmp_path / "voices")},
             }
         )
     )
-    return load_config(path)
+    return load_config(path).with_run(serve_merged=True)
 
 
 def target(link: Path) -> str:
@@ -41,6 +43,7 @@ def target(link: Path) -> str:
     return link.resolve().name
 
 
+# -- merged models (deploy --merged) --------------------------------------------------------
 def test_deploy_switches_to_the_newest_checked_model_and_rolls_back(
     cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -158,8 +158,8 @@ def check(cfg: RunConfig) -> StepResult:
     record = provenance(
         "check",
         cfg.model_dump(mode="json"),
-        merged=str(merged),
-        adapter=str(adapter),
+        merged=str(merged.resolve()),
+        adapter=str(adapter.resolve()),  # deploy matches the adapter it serves against this
         passed=not failures,
         failures=failures,
         results=results,

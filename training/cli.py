@@ -8,8 +8,10 @@ Example usage:
     python -m training train --resume latest
     python -m training merge --adapter checkpoints/run-20250101-120000/best
     python -m training check --merged merged_models/run-20250101-120000
-    python -m training deploy                # newest checked model
-    python -m training deploy --rollback
+    python -m training deploy                # the latest run's adapter as voice 'default'
+    python -m training deploy --voice noir   # ... as voice 'noir' (model 'noir' in clients)
+    python -m training deploy --voice noir --rollback
+    python -m training deploy --merged       # newest checked merged model, vLLM restarts
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ RUN_OPTIONS: dict[str, dict[str, str]] = {
     "train": {"resume": "resume"},
     "merge": {"adapter": "adapter", "merged": "output"},
     "check": {"adapter": "adapter", "merged": "merged"},
-    "deploy": {"target": "model", "rollback": "rollback"},
+    "deploy": {"target": "model", "rollback": "rollback", "voice": "voice",
+               "serve_merged": "merged"},
 }
 
 
@@ -104,11 +107,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--adapter", type=Path, help="adapter folder (default: latest run's best)")
 
-    p = step("deploy", f"switch {layout.DEPLOYED} atomically")
+    p = step("deploy", "serve an adapter as a voice, no restart (or --merged: a merged model)")
     p.add_argument(
-        "model", nargs="?", help=f"run name under {layout.MERGED_DIR}/ or a model folder"
+        "model", nargs="?", help="a run name or adapter folder (with --merged: a run name under "
+        f"{layout.MERGED_DIR}/ or a model folder); default: the latest run's best"
     )
-    p.add_argument("--rollback", action="store_true", help="back to the model current before")
+    p.add_argument("--voice", help=f"the voice's name (default '{layout.DEFAULT_VOICE}')")
+    p.add_argument("--rollback", action="store_true", help="back to what was current before")
+    p.add_argument("--merged", action="store_true",
+                   help=f"switch {layout.DEPLOYED} instead (vLLM restarts on that model)")
 
     # listed for --help; main() hands `eval` and its arguments to the style benchmark's CLI
     sub.add_parser("eval", help="does it write like you? the style benchmark "

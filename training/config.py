@@ -160,6 +160,8 @@ class RunOptions(_Strict):
     )
     target: str | None = Field(default=None, description="deploy: run name or model folder")
     rollback: bool = False
+    voice: str | None = Field(default=None, description="deploy: the voice (default 'default')")
+    serve_merged: bool = Field(default=False, description="deploy: a merged model, not a voice")
 
 
 class EvalSettings(_Strict):
@@ -210,6 +212,7 @@ class LoregateSettings(_Strict):
         "always evaluated); null: every eval_steps, whatever it costs",
     )
     merged_dir: str = layout.MERGED_DIR
+    voices_dir: str = layout.VOICES_DIR  # $LOREGATE_VOICES wins, as for the serving stack
     torch_threads: int | None = Field(default=None, gt=0)
     merge_nf4_roundtrip: bool = Field(
         default=False,

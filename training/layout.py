@@ -8,6 +8,10 @@
       run-YYYYMMDD-HHMMSS/           a merged model (loregate_check.json once checked)
       current -> run-...             the deployed model, what vLLM serves
       deploy_history.jsonl
+    voices/                          $LOREGATE_VOICES, else the checkout's
+      <voice>/
+        current -> ../../checkpoints/run-.../best   the adapter vLLM serves as <voice>
+        history.jsonl                every switch of this voice, newest last
     training/data/prepared/manifest.json
 
 Steps and serving read paths only from here. It imports only the standard library and
@@ -41,6 +45,15 @@ CHECK_FILE = "loregate_check.json"
 MANIFEST = "manifest.json"
 DEPLOY_HISTORY = "deploy_history.jsonl"
 DEPLOYED = f"{MERGED_DIR}/{CURRENT}"  # for messages: what a writer sees on disk
+VOICES_DIR = "voices"
+VOICES_ENV = "LOREGATE_VOICES"  # the stack's override of VOICES_DIR
+VOICE_HISTORY = "history.jsonl"
+DEFAULT_VOICE = "default"
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+RUN_STATE_DIR = ".loregate/run"  # pid files and what the running vLLM was started with
+RUN_DIR_ENV = "LOREGATE_RUN_DIR"  # the stack's override of RUN_STATE_DIR
+VLLM_LORA_STATE = "vllm-lora.json"
 
 
 # -- runs ---------------------------------------------------------------------------
@@ -157,6 +170,38 @@ def deploy_history(root: Path) -> Path:
 def check_marker(merged: Path) -> Path:
     """The check's verdict inside a merged model; deploy refuses a model without a pass."""
     return merged / CHECK_FILE
+
+
+# -- voices: adapters served by name --------------------------------------------------
+def voices_root(repo: Path) -> Path:
+    return Path(os.environ.get(VOICES_ENV, repo / VOICES_DIR))
+
+
+def voices_of(cfg: RunConfig) -> Path:
+    """The voices folder a run config deploys into ($LOREGATE_VOICES wins, as it does for
+    the serving stack, so deploy and `make serve` always agree)."""
+    env = os.environ.get(VOICES_ENV)
+    return Path(env) if env else cfg.path(cfg.loregate.voices_dir)
+
+
+def voice_link(root: Path, voice: str) -> Path:
+    """The symlink naming the adapter served as `voice`."""
+    return root / voice / CURRENT
+
+
+def voice_history(root: Path, voice: str) -> Path:
+    return root / voice / VOICE_HISTORY
+
+
+def lora_name(voice: str, adapter: Path) -> str:
+    """The name vLLM knows one deployed adapter by: unique per voice and adapter, so a new
+    adapter never replaces one that requests in flight are using."""
+    return f"{voice}.{run_name(adapter)}.{adapter.name}"
+
+
+def vllm_lora_state(repo: Path) -> Path:
+    """What `scripts/serve_vllm.sh` started vLLM with (LoRA on, rank limit, adapters)."""
+    return Path(os.environ.get(RUN_DIR_ENV, repo / RUN_STATE_DIR)) / VLLM_LORA_STATE
 
 
 # -- prepared data --------------------------------------------------------------------
