@@ -57,8 +57,16 @@ def _owner_before(doc: Document, model: WorldModel, mentions: list[Mention], ind
     return None, index
 
 
-def _colours_in(text: str) -> list[str]:
-    return [_COLOUR_WORDS[p] for p in text.split("-") if p in _COLOUR_WORDS]
+# Words that name a range of colours: "dark hair" is black or brown, never blond.
+_SHADES = {"dark": ("black", "brown", "auburn"), "fair": ("blond", "white", "silver"),
+           "sandy": ("blond", "red"), "raven": ("black",)}
+
+
+def _colours_in(text: str) -> list[tuple[str, ...]]:
+    """Each colour word in `text` ("iron-grey", "dark"), as the colours it can mean."""
+    parts = text.split("-")
+    found = [(_COLOUR_WORDS[p],) for p in parts if p in _COLOUR_WORDS]
+    return found or [_SHADES[p] for p in parts if p in _SHADES]
 
 
 def _colour_finding(doc: Document, model: WorldModel, mentions: list[Mention], index: int,
@@ -82,12 +90,13 @@ def _colour_finding(doc: Document, model: WorldModel, mentions: list[Mention], i
     if owner is None or not colours:
         return []
     for entry, fact in owner.facts(feature, chapter):
-        if not set(colours) & set(fact.values):
+        if not {c for shade in colours for c in shade} & set(fact.values):
             quote = doc.quote(start, end)
+            said = "-".join(shade[0] if len(shade) == 1 else "/".join(shade) for shade in colours)
             return [Finding("attribute", feature, entry.id, owner.name, fact.shown(),
                             tokens[start].start, tokens[end - 1].end, quote,
                             f"{owner.name}'s {feature} {_be(feature)} {' or '.join(fact.values)}, "
-                            f"not {'-'.join(colours)}",
+                            f"not {said}",
                             f"write {' or '.join(fact.values)} {feature}")]
     return []
 

@@ -131,6 +131,8 @@ def build_model(entries: Iterable[Entry]) -> WorldModel:
     for entry in entries:
         for phrase in (*_phrases(entry), *entry.keys):
             known.update(fold(w).replace("’", "'") for w in words_of(phrase))
+        # the names the world's own text uses (Luna, Kessler, Valparaíso) are not misspellings
+        known.update(fold(w).replace("’", "'") for w in words_of(entry.body) if w[0].isupper())
         if entry.type != "character" and not entry.facts:
             continue
         entity = entities.setdefault(fold(entry.name), Entity(fold(entry.name), entry.name))

@@ -141,6 +141,6 @@ def _stated_age(doc: Document, mention: Mention) -> tuple[int, int, int, bool] |
             return None
         after = k + value[1]
         follows = [t.lower for t in tokens[after:after + 2]]
-        if follows[:2] == ["years", "old"] or (follows and follows[0] in (".", ",", ";")):
+        if follows[:2] == ["years", "old"] or (follows and follows[0] in (".", ",", ";", "and")):
             return value[0], mention.start, after, approximate
     return None

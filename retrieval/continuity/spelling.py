@@ -4,7 +4,7 @@ A capitalised word is a near miss when it is not a word the world uses, not an o
 English word (retrieval/common_words.txt), not a possessive or plural of a known name, and
 one edit (two for names of eight letters or more) from exactly one known name word with
 the same first letter; typos keep the first letter far more often than not, and a word
-close to two names can't say which it misspells.
+close to two different names can't say which it misspells.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from functools import lru_cache
 from retrieval.continuity.findings import Finding
 from retrieval.continuity.model import Entity, Mention, WorldModel
 from retrieval.continuity.text import Document, words_of
+from retrieval.facts import RANKS
 from retrieval.triggers import common_words, fold, stem
 
 MIN_LENGTH = 4
+_TITLES = frozenset(rank.casefold() for rank in RANKS)
 
 
 def check_spelling(doc: Document, model: WorldModel, mentions: list[Mention],
@@ -33,7 +35,8 @@ def check_spelling(doc: Document, model: WorldModel, mentions: list[Mention],
         match = _closest(word, names)
         if match is None:
             continue
-        written, entity = match
+        written, entities = match
+        entity = _beside(mentions, i, entities) or entities[0]
         found.append(Finding(
             "spelling", "spelling", entity.entry_id, entity.name, f"name: {entity.name}",
             token.start, token.end, token.text,
@@ -49,23 +52,32 @@ def _ordinary(word: str) -> bool:
         part in common for part in word.split("-") if len(word.split("-")) > 1)
 
 
-def _name_words(model: WorldModel) -> dict[str, tuple[str, Entity]]:
-    """Folded word of a name or alias -> (as written, its entity); shared words dropped."""
+def _name_words(model: WorldModel) -> dict[str, tuple[str, list[Entity]]]:
+    """Folded word of a name or alias -> (as written, the entities it names). A word two
+    people share ("Tarrant") is still a known spelling, so a near miss of it is still a
+    misspelling; the finding names the one named beside it, or the first."""
     cached = getattr(model, "_name_words", None)
     if cached is not None:
         return cached
-    words: dict[str, tuple[str, Entity] | None] = {}
-    for key, entity in model.phrases.items():
-        if entity is None:
-            continue
+    words: dict[str, tuple[str, list[Entity]]] = {}
+    for entity in model.entities.values():
         for written in _written_words(entity):
             folded = fold(written).replace("’", "'")
-            if folded in key and len(folded) >= MIN_LENGTH:
-                other = words.get(folded, (written, entity))
-                words[folded] = (written, entity) if other and other[1] is entity else None
-    result = {w: v for w, v in words.items() if v is not None}
-    object.__setattr__(model, "_name_words", result)
-    return result
+            if len(folded) >= MIN_LENGTH and folded not in _TITLES:  # 'Captan' is no name
+                owners = words.setdefault(folded, (written, []))[1]
+                if entity not in owners:
+                    owners.append(entity)
+    object.__setattr__(model, "_name_words", words)
+    return words
+
+
+def _beside(mentions: list[Mention], index: int, entities: list[Entity]) -> Entity | None:
+    """The entity named right before or after token `index` ("Liddy Tarrent"), if it is one
+    of `entities`."""
+    for mention in mentions:
+        if (mention.end == index or mention.start == index + 1) and mention.entity in entities:
+            return mention.entity
+    return None
 
 
 def _written_words(entity: Entity) -> list[str]:
@@ -76,10 +88,11 @@ def _written_words(entity: Entity) -> list[str]:
     return found
 
 
-def _closest(word: str, names: dict[str, tuple[str, Entity]]) -> tuple[str, Entity] | None:
+def _closest(word: str, names: dict[str, tuple[str, list[Entity]]]
+             ) -> tuple[str, list[Entity]] | None:
+    """The one name word `word` is near; None for none, or for two (it can't say which)."""
     hits = [value for name, value in names.items() if _near(word, name)]
-    entities = {id(entity) for _, entity in hits}
-    return hits[0] if len(entities) == 1 else None
+    return hits[0] if len(hits) == 1 else None
 
 
 @lru_cache(maxsize=65536)

@@ -38,6 +38,10 @@ dreamed dreamt dreams dreaming imagined imagine imagining pictured picture photo
 portrait recording recorded log letter grave funeral buried died dead death dies killed
 drowned ghost ago used if wished wish wondered would could might should late
 """)
+_SPEECH = wordset("said asked replied called shouted whispered answered cried muttered")
+# Hearsay: "They say Mercy walks the reef" reports a rumour, not an event.
+_HEARSAY = ("they say", "people say", "they said", "people said", "the story goes")
+_HEARSAY_WORDS = wordset("rumour rumours rumoured rumor supposedly legend gossip believed")
 _MODALS = wordset("would could might should must may had will shall")
 _REASONS = {
     "dead": ("is dead", "remove the action or move it into a memory or flashback"),
@@ -49,7 +53,7 @@ def check_status(doc: Document, model: WorldModel, mentions: list[Mention],
                  chapter: int | None) -> list[Finding]:
     found: list[Finding] = []
     for mention in mentions:
-        if not _acting(doc, mention) or _remembered(doc, mention.start):
+        if not _acting(doc, model, mention) or _remembered(doc, mention.start):
             continue
         finding = _against_facts(doc, mention, chapter)
         if finding is not None:
@@ -77,14 +81,17 @@ def _against_facts(doc: Document, mention: Mention, chapter: int | None) -> Find
     return None
 
 
-def _acting(doc: Document, mention: Mention) -> bool:
+def _acting(doc: Document, model: WorldModel, mention: Mention) -> bool:
     token = doc.tokens[mention.start]
     if token.quoted or mention.possessive:
         return False
     before = mention.start - 1
-    if before >= 0 and doc.tokens[before].lower in ("said", "asked", "replied", "called"):
+    if before >= 0 and doc.tokens[before].lower in _SPEECH:
         return not doc.tokens[before].quoted
-    j = next_word(doc, mention.end - 1, limit=2)
+    j = next_word(doc, _past_aside(doc, mention.end), limit=2)
+    if j is not None and doc.tokens[j].capital and j == mention.end \
+            and doc.tokens[j].lower not in model.known_words:
+        j = next_word(doc, j, limit=1)  # a surname the world doesn't know: "Will Tarrent came"
     while j is not None and doc.tokens[j].lower in _SKIP_BEFORE_VERB:
         j = next_word(doc, j, limit=2)
     if j is None or doc.tokens[j].capital or doc.tokens[j].lower in _MODALS:
@@ -94,6 +101,24 @@ def _acting(doc: Document, mention: Mention) -> bool:
                                      and word not in _NOT_VERBS)
 
 
+def _past_aside(doc: Document, end: int) -> int:
+    """Where to look for the verb after a name: past an aside set off by commas ("Mira, just
+    off the train, asked"), else right after the name (the index before the next token)."""
+    tokens = doc.tokens
+    if end < len(tokens) and tokens[end].text == ",":
+        for j in range(end + 1, min(end + 10, len(tokens))):
+            if tokens[j].text == ",":
+                return j
+            if not tokens[j].word:
+                break
+    return end - 1
+
+
 def _remembered(doc: Document, index: int) -> bool:
+    """A sentence that remembers, dreams, supposes or reports hearsay."""
     start, end = doc.sentence_of(index)
-    return any(doc.tokens[i].lower in _FLASHBACK for i in range(start, end))
+    words = [doc.tokens[i].lower for i in range(start, end) if doc.tokens[i].word]
+    if any(w in _FLASHBACK or w in _HEARSAY_WORDS for w in words):
+        return True
+    sentence = " ".join(words)
+    return any(phrase in sentence for phrase in _HEARSAY)
