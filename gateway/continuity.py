@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from gateway.errors import APIError, shown
 from gateway.observe import RequestRecord
-from gateway.protocol import MAX_WORLD_CHARS, LoreControls, read_controls, validate
+from gateway.protocol import MAX_WORLD_CHARS, validate
 from gateway.relay import reply_text, with_continuity
 from retrieval.continuity import CheckerCache, Finding
 from retrieval.settings import RetrievalSettings
@@ -127,11 +127,21 @@ def guarded(handler: Handler) -> Handler:
                                  record)
         if not on:
             return response
-        controls = read_controls(validate(LoreControls, body), request.headers)
-        return await guard_reply(request, response, record.world or controls.world,
-                                 controls.chapter, record.request_id)
+        # the chat handler has validated the controls; read them again without a model,
+        # since this runs before the first byte goes out
+        world = record.world or request.headers.get("x-world") or body.get("world")
+        return await guard_reply(request, response, world, _chapter(body, request.headers),
+                                 record.request_id)
 
     return guarded_handler
+
+
+def _chapter(body: Mapping[str, Any], headers: Mapping[str, str]) -> int | None:
+    raw = headers.get("x-story-chapter", body.get("chapter"))
+    try:
+        return None if raw is None or isinstance(raw, bool) else int(raw)
+    except (TypeError, ValueError):
+        return None
 
 
 async def guard_reply(request: Request, response: Response, world: str | None,

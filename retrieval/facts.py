@@ -84,7 +84,7 @@ def span_text(start: int | None, end: int | None) -> str:
         return f" (from chapter {start})"
     if start is None:
         return f" (until chapter {end})"
-    return f" (chapters {start}-{end})"
+    return f" (chapter {start})" if start == end else f" (chapters {start}-{end})"
 
 
 def fact_lines(front_lines: Sequence[str], facts_line: int) -> dict[str, list[int]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from retrieval.continuity.text import Document, Token, words_of, wordset
 from retrieval.entry import Entry
@@ -81,13 +81,17 @@ class WorldModel:
     entities: dict[str, Entity]
     phrases: dict[tuple[str, ...], Entity | None]  # None: shared by two entities
     known_words: frozenset[str]  # folded: every word of every name, alias and key
+    first_words: frozenset[str] = frozenset()  # first words of the phrases: a cheap filter
 
     def find_mentions(self, doc: Document) -> list[Mention]:
         """Longest phrase first at each position; a mention never starts inside another."""
         tokens, found, i = doc.tokens, [], 0
-        folded = [fold(t.text.replace("’", "'")) for t in tokens]
+        folded = [_fold(t.lower) if t.word else "" for t in tokens]
+        starts = self.first_words
         while i < len(tokens):
-            match = self._match_at(tokens, folded, i) if tokens[i].word else None
+            first = folded[i]
+            match = (self._match_at(tokens, folded, i)
+                     if first in starts or first.removesuffix("'s") in starts else None)
             if match is None:
                 i += 1
                 continue
@@ -145,4 +149,10 @@ def build_model(entries: Iterable[Entry]) -> WorldModel:
             phrases[key] = entity if owner is entity else None
     for entity in entities.values():
         entity.entries.sort(key=lambda e: (e.from_chapter or 0, e.id))
-    return WorldModel(entities, phrases, frozenset(known))
+    return WorldModel(entities, phrases, frozenset(known),
+                      frozenset(key[0] for key in phrases))
+
+
+@lru_cache(maxsize=65536)
+def _fold(word: str) -> str:
+    return fold(word)

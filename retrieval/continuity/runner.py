@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from retrieval.continuity.references import check_references
 from retrieval.continuity.spelling import check_spelling
 from retrieval.continuity.status import check_status
 from retrieval.continuity.text import Document, analyse
-from retrieval.world import World, load_world
+from retrieval.world import ParseCache, World, load_world
 
 Check = Callable[[Document, WorldModel, list[Mention], int | None], list[Finding]]
 CHECKS: tuple[Check, ...] = (check_status, check_attributes, check_references, check_spelling)
@@ -35,24 +36,27 @@ class Checker:
 
 
 class CheckerCache:
-    """One `Checker` per world folder, rebuilt when an entry file changes (by content hash:
-    loading re-reads the files, parsing only the changed ones)."""
+    """One `Checker` per world folder, rebuilt when an entry file changes (by content hash).
+    The folder is re-read at most every `max_age` seconds: a reply checked right after an
+    edit may miss it by that much, and a busy gateway doesn't re-read 50 files per reply."""
 
-    def __init__(self, max_entry_bytes: int | None = None) -> None:
+    def __init__(self, max_entry_bytes: int | None = None, max_age: float = 1.0) -> None:
         self._lock = threading.Lock()
-        self._checkers: dict[Path, tuple[dict[str, str], Checker]] = {}
-        self._parsed: dict[Path, dict] = {}
+        self._checkers: dict[Path, tuple[float, dict[str, str], Checker]] = {}
+        self._parsed: dict[Path, ParseCache] = {}
         self.max_entry_bytes = max_entry_bytes
+        self.max_age = max_age
 
     def get(self, root: Path) -> Checker:
         with self._lock:
-            cache = self._parsed.setdefault(root, {})
+            now = time.monotonic()
+            known = self._checkers.get(root)
+            if known is not None and now - known[0] < self.max_age:
+                return known[2]
             kwargs = {} if self.max_entry_bytes is None else {
                 "max_entry_bytes": self.max_entry_bytes}
-            world = load_world(root, cache, **kwargs)
+            world = load_world(root, self._parsed.setdefault(root, {}), **kwargs)
             hashes = world.hashes()
-            known = self._checkers.get(root)
-            if known is None or known[0] != hashes:
-                known = (hashes, Checker(world))
-                self._checkers[root] = known
-            return known[1]
+            checker = known[2] if known is not None and known[1] == hashes else Checker(world)
+            self._checkers[root] = (now, hashes, checker)
+            return checker

@@ -25,6 +25,9 @@ began begins stopped stops tried tries wrote writes read reads drank drinks ate 
 sleeps woke wakes rose rises fell falls caught catches threw throws hit hits cut cuts
 brought brings carried carries crossed crosses entered enters signed signs voted votes
 leaned leans knelt kneels glanced glances stared stares touched touches picked picks
+lit sent found lost met paid wore won drew drove flew swam sang shook bent broke chose fought
+grew hid hung laid meant rang rode sold shot shut slid spun struck swore swept swung taught
+tore wept sank dug fed bit led
 """)
 _NOT_VERBS = wordset("""
 red bed shed need seed feed weed reed breed speed hundred bred led wed naked wicked

@@ -19,7 +19,7 @@ _OPEN_QUOTES = frozenset("“")
 _CLOSE_QUOTES = frozenset("”")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Token:
     text: str
     start: int  # character offsets in the checked text
@@ -27,18 +27,15 @@ class Token:
     sentence: int
     quoted: bool  # inside "..." or “...”
     opens: bool  # the first word of its sentence (or of a quotation)
+    lower: str  # casefolded, curly apostrophes straightened; computed once, read often
+    word: bool  # a word or number, not punctuation
+    capital: bool
 
-    @property
-    def word(self) -> bool:
-        return self.text[0].isalnum()
 
-    @property
-    def lower(self) -> str:
-        return self.text.casefold().replace("’", "'")
-
-    @property
-    def capital(self) -> bool:
-        return self.text[0].isupper()
+def _token(piece: str, start: int, sentence: int, quoted: bool, opens: bool) -> Token:
+    word = piece[0].isalnum()
+    return Token(piece, start, start + len(piece), sentence, quoted, opens and word,
+                 piece.casefold().replace("’", "'"), word, piece[0].isupper())
 
 
 @dataclass(frozen=True)
@@ -78,10 +75,9 @@ def analyse(text: str) -> Document:
         if piece in ('"', "“", "”"):
             quoted = (not quoted) if piece == '"' else piece in _OPEN_QUOTES
             opens = opens or quoted
-            tokens.append(Token(piece, start, match.end(), sentence, True, False))
+            tokens.append(_token(piece, start, sentence, True, False))
             continue
-        word = piece[0].isalnum()
-        tokens.append(Token(piece, start, match.end(), sentence, quoted, opens and word))
+        tokens.append(_token(piece, start, sentence, quoted, opens))
         if piece[0].isalnum():
             opens = False
         elif piece in _SENTENCE_END:
