@@ -29,7 +29,7 @@ log = logging.getLogger("loregate.voices")
 
 ALIAS = "loregate"
 BASE = "base"
-REFRESH_S = 1.0  # at most one /models look-up a second for a name not seen loaded
+REFRESH_S = 1.0  # a name found missing upstream is looked up again at most this often
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class VoiceRouter:
         self.root, self.default_voice, self.base_name = root, default_voice, base_name
         self._list_models = list_models
         self._loaded: set[str] = set()
-        self._checked_at = float("-inf")
+        self._missing: dict[str, float] = {}  # name -> when the upstream last lacked it
 
     def voices(self) -> dict[str, str]:
         """voice -> the upstream name of its adapter, as the links say now."""
@@ -82,21 +82,23 @@ class VoiceRouter:
         return Route(self.base_name, None)
 
     async def _is_loaded(self, lora: str) -> bool:
+        # A name not seen before (a voice deployed a moment ago) is looked up at once; one
+        # found missing is looked up again at most every REFRESH_S, however many ask for it.
         if lora in self._loaded:
             return True
-        if time.monotonic() - self._checked_at >= REFRESH_S:
-            self._checked_at = time.monotonic()
+        if time.monotonic() - self._missing.get(lora, float("-inf")) >= REFRESH_S:
             try:
                 self._loaded = {m.get("id", "") for m in await self._list_models()}
             except APIError as exc:  # unreachable: the forward will say so, properly
                 log.debug("could not list the upstream's models: %s", exc.message)
                 return True
+            if lora not in self._loaded:
+                self._missing[lora] = time.monotonic()
         return lora in self._loaded
 
     async def listing(self, upstream: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """/v1/models: the alias, the base and every voice, as a model picker shows them."""
         self._loaded = {m.get("id", "") for m in upstream}
-        self._checked_at = time.monotonic()
         base = next((m for m in upstream if m.get("id") == self.base_name),
                     next((m for m in upstream if not m.get("parent")), {}))
         length = {"max_model_len": base["max_model_len"]} if "max_model_len" in base else {}

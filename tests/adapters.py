@@ -7,6 +7,7 @@ from the first token (a trained adapter would, a freshly initialised one would n
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,3 +33,23 @@ def mark_checked(adapter: Path, passed: bool = True) -> None:
     run = adapter.parent
     (run / "check.json").write_text(json.dumps({"adapter": str(adapter.resolve()),
                                                 "passed": passed}))
+
+
+def fake_adapter(runs: Path, run: str, *, rank: int = 8, width: int = 64,
+                 checked: bool | None = True, weights: bool = True) -> Path:
+    """A peft-shaped adapter folder: config, and a safetensors file whose header alone is
+    real (deploy reads shapes from it, never the numbers)."""
+    folder = runs / run / "best"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"r": rank,
+                                                            "base_model_name_or_path": "base"}))
+    if weights:
+        name = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
+        header = json.dumps({name: {"dtype": "F32", "shape": [rank, width],
+                                    "data_offsets": [0, 4 * rank * width]}}).encode()
+        (folder / "adapter_model.safetensors").write_bytes(
+            struct.pack("<Q", len(header)) + header + bytes(4 * rank * width))
+    if checked is not None:
+        (runs / run / "check.json").write_text(json.dumps({"adapter": str(folder.resolve()),
+                                                           "passed": checked}))
+    return folder

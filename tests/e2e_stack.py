@@ -77,20 +77,30 @@ class Stack:
     run: Path  # pid files and the restart marker
     merged: Path  # stands in for merged_models/: `current` is what vLLM serves
     process: subprocess.Popen
+    env: dict[str, str]  # what a command needs to act on this stack (deploy, say)
+
+
+def stack_env(work: Path, vllm_port: int, gateway_port: int) -> dict[str, str]:
+    """Where a test stack keeps everything: its own run, logs, index, models and voices."""
+    return {"LOREGATE_VLLM_PORT": str(vllm_port), "GATEWAY_PORT": str(gateway_port),
+            "LOREGATE_LOG_DIR": str(work / "logs"), "LOREGATE_RUN_DIR": str(work / "run"),
+            "LOREGATE_MERGED_MODELS": str(work / "merged_models"),
+            "LOREGATE_VOICES": str(work / "voices"), "GATEWAY_INDEX_DIR": str(work / "index")}
 
 
 @contextlib.contextmanager
-def serve_stack(work: Path) -> Iterator[Stack]:
-    """`make serve` on free ports, with its own index, logs and merged-models folder."""
+def serve_stack(work: Path, *, merged: bool = True) -> Iterator[Stack]:
+    """`make serve` on free ports, with its own index, logs, merged-models and voices folders.
+    merged: serve a merged model (merged_models/current, vLLM restarts on a deploy); else the
+    base with the voices under work/voices as adapters."""
     vllm_port, gateway_port = free_port(), free_port()
-    merged = work / "merged_models"
-    merged.mkdir()
-    deployed_link(merged).symlink_to(REPO / "models" / "SmolLM2-135M-Instruct")
-    env = {"LOREGATE_VLLM_PORT": str(vllm_port), "GATEWAY_PORT": str(gateway_port),
-           "LOREGATE_LOG_DIR": str(work / "logs"), "LOREGATE_RUN_DIR": str(work / "run"),
-           "LOREGATE_MERGED_MODELS": str(merged), "GATEWAY_INDEX_DIR": str(work / "index")}
+    env = stack_env(work, vllm_port, gateway_port)
+    merged_dir = Path(env["LOREGATE_MERGED_MODELS"])
+    merged_dir.mkdir()
+    if merged:
+        deployed_link(merged_dir).symlink_to(REPO / "models" / "SmolLM2-135M-Instruct")
     out = work / "serve.out"
     with running([str(REPO / ".venv/bin/python"), "scripts/serve.py", "scifi_world"], env,
                  prints(out, READY_BANNER), out, STACK_START_TIMEOUT) as process:
         yield Stack(f"http://127.0.0.1:{vllm_port}/v1", f"http://127.0.0.1:{gateway_port}/v1",
-                    work / "logs", work / "run", merged, process)
+                    work / "logs", work / "run", merged_dir, process, env)

@@ -6,39 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.adapters import fake_adapter
+from tests.fakes.vllm_admin import FakeVllm
 from training import layout, voices
 from training.config import REPO_ROOT, load_config
 from training.deploy import deploy
 from training.errors import DeployError
-from tests.fakes.vllm_admin import FakeVllm
 
 WIDTHS = {"hidden_size": 64, "intermediate_size": 128}
-
-
-def fake_adapter(runs: Path, run: str, *, rank: int = 8, width: int = 64,
-                 checked: bool | None = True, weights: bool = True) -> Path:
-    """A peft-shaped adapter folder: config, and a safetensors file whose header alone is
-    real (deploy reads shapes from it, never the numbers)."""
-    folder = runs / run / "best"
-    folder.mkdir(parents=True)
-    (folder / "adapter_config.json").write_text(json.dumps({"r": rank,
-                                                            "base_model_name_or_path": "base"}))
-    if weights:
-        name = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
-        header = json.dumps({name: {"dtype": "F32", "shape": [rank, width],
-                                    "data_offsets": [0, 4 * rank * width]}}).encode()
-        (folder / "adapter_model.safetensors").write_bytes(
-            struct.pack("<Q", len(header)) + header + bytes(4 * rank * width))
-    if checked is not None:
-        (runs / run / "check.json").write_text(json.dumps({"adapter": str(folder.resolve()),
-                                                           "passed": checked}))
-    return folder
 
 
 @pytest.fixture
@@ -151,7 +131,7 @@ def test_vllm_refusing_or_never_answering_switches_nothing(cfg, vllm, monkeypatc
     deploy(cfg.with_run(target="run-1"))
     fake_adapter(runs, "run-2")
     vllm.refuse_load = "Loading lora run-2 failed: shapes do not match"
-    with pytest.raises(DeployError, match="vLLM refused the adapter .*shapes do not match"):
+    with pytest.raises(DeployError, match=r"vLLM refused the adapter .*shapes do not match"):
         deploy(cfg.with_run(target="run-2"))
     vllm.refuse_load, vllm.answers = None, False
     monkeypatch.setattr("training.vllm_admin.VllmAdmin.probe.__defaults__", (0.5,))

@@ -54,9 +54,14 @@ def _record(history: Path, target: Path | None, before: Path | None) -> None:
 
 def _previous(history: Path, now: Path | None) -> Path:
     lines = history.read_text().splitlines() if history.is_file() else []
-    # a record without a target ended merged serving: going back means its previous model
-    records = [json.loads(line) for line in lines]
-    targets = [Path(t) for r in records if (t := r["target"] or r["previous"])]
+    # Every record's previous then its target, in order, repeats dropped: a first record knows
+    # what it replaced (a link made by hand), and one without a target (merged serving ended)
+    # still names the model it ended.
+    targets: list[Path] = []
+    for record in map(json.loads, lines):
+        for name in (record["previous"], record["target"]):
+            if name and (not targets or targets[-1] != Path(name)):
+                targets.append(Path(name))
     while targets and now is not None and targets[-1] == now:
         targets.pop()
     if not targets:
@@ -75,12 +80,10 @@ def _deploy_voice(cfg: RunConfig) -> StepResult:
     root = layout.voices_of(cfg)
     link, history = layout.voice_link(root, voice), layout.voice_history(root, voice)
     before = _current(link)
-    if options.rollback:
-        chosen = _previous(history, before)
-    else:
-        chosen = _adapter(options.target, cfg)
-        _require_check(chosen)
+    chosen = _previous(history, before) if options.rollback else _adapter(options.target, cfg)
     adapter = voices.read_adapter(chosen)
+    if not options.rollback:  # what it goes back to passed its check when first deployed
+        _require_check(chosen)
     if why := voices.fits_base(adapter, cfg.base_model_path):
         raise DeployError(f"{why}; nothing was switched")
     name = layout.lora_name(voice, chosen)
@@ -152,10 +155,12 @@ def _load(admin: VllmAdmin, served: list[str], adapter: voices.Adapter, name: st
             f"{limit}; nothing was switched. Stop `make serve`, deploy again (it records the "
             f"voice), and start it: it sizes the limit from the voices on disk (or set "
             f"{voices.MIN_RANK_ENV}={voices.rank_limit([adapter.rank])} before starting it).")
-    if name not in served:
+    loaded = name in served  # a rollback to the adapter that is still draining
+    if not loaded:
         admin.load(name, str(adapter.path))
     seconds = admin.probe(name)
-    print(f"deploy: loaded {name} into the running vLLM; it answered in {seconds:.1f} s")
+    how = "was still loaded in" if loaded else "loaded into"
+    print(f"deploy: {name} {how} the running vLLM; it answered in {seconds:.1f} s")
 
 
 def _unload_stale(admin: VllmAdmin, served: list[str], voice: str, keep: set[str]) -> None:

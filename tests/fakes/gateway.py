@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +77,10 @@ def client_factory() -> Iterator[Callable[..., tuple[TestClient, Behaviour, Fake
         behaviour = behaviour or Behaviour()
         engine = engine or FakeEngine()
         url = servers.enter_context(serve(build_fake_upstream(behaviour)))
-        config = GatewaySettings(**{"upstream_url": [url + "/v1"], **settings})
+        # an empty voices folder unless a test brings one: never the developer's own
+        voices = servers.enter_context(tempfile.TemporaryDirectory())
+        config = GatewaySettings(**{"upstream_url": [url + "/v1"], "voices_dir": voices,
+                                    **settings})
         app = build_app(config, engine=engine)
         return TestClient(app), behaviour, engine
 

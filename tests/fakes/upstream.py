@@ -37,6 +37,7 @@ class Behaviour:
     fail_status: int | None = None  # answer every chat with this error status
     endless: bool = False
     max_model_len: int = 8192
+    adapters: list[str] = field(default_factory=list)  # LoRA names /v1/models lists, as vLLM
     received: list[dict[str, Any]] = field(default_factory=list)
     received_headers: list[dict[str, str]] = field(default_factory=list)
     disconnects: int = 0
@@ -100,7 +101,9 @@ def build_fake_upstream(behaviour: Behaviour | None = None) -> Starlette:
     async def models(_: Request) -> Response:
         model = {"id": MODEL, "object": "model", "owned_by": "fake",
                  "max_model_len": b.max_model_len}
-        return JSONResponse({"object": "list", "data": [model]})
+        adapters = [{"id": name, "object": "model", "parent": MODEL,
+                     "max_model_len": b.max_model_len} for name in b.adapters]
+        return JSONResponse({"object": "list", "data": [model, *adapters]})
 
     async def tokenize(request: Request) -> Response:
         body = await request.json()
