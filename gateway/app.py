@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from gateway.auth import APIKeyMiddleware
+from gateway.continuity import ContinuityService
+from gateway.continuity import router as continuity_router
 from gateway.errors import install_handlers
 from gateway.limits import RequestLimitsMiddleware
 from gateway.lore import LoreService
@@ -44,6 +46,7 @@ def build_app(settings: GatewaySettings | None = None, *,
             voices = VoiceRouter(settings.voices_dir, settings.voice, settings.upstream_model,
                                  lambda: _models(pool))
             app.state.gateway = GatewayState(settings, pool, lore, Metrics(), voices)
+            app.state.continuity = ContinuityService(settings, app.state.gateway.metrics.registry)
             tasks = [asyncio.create_task(lore.open()),
                      asyncio.create_task(pool.run_health_checks(settings.health_interval))]
             log.info("loregate on http://%s:%d -> %s (world %s)", settings.host, settings.port,
@@ -62,6 +65,7 @@ def build_app(settings: GatewaySettings | None = None, *,
     app = FastAPI(title="loregate", lifespan=lifespan, docs_url=None, redoc_url=None)
     install_handlers(app)
     app.include_router(router)
+    app.include_router(continuity_router)
     if settings.api_key is not None:
         app.add_middleware(APIKeyMiddleware, api_key=settings.api_key.get_secret_value())
     app.add_middleware(RequestLimitsMiddleware, max_headers=settings.max_headers,  # outermost

@@ -59,8 +59,10 @@ async def with_continuity(
     body: AsyncIterator[bytes],
     report: Callable[[str], Awaitable[dict[str, Any]]],
 ) -> AsyncIterator[bytes]:
-    """`body` as it comes, plus `: continuity {...}` (the report on the reply's text) before
-    `data: [DONE]`, or at the end of a stream that never sent one."""
+    """`body` as it comes, plus `: continuity {...}` (the report on the reply's text) just
+    before the chunk that carries `data: [DONE]`, or at the end of a stream that never sent
+    one. Before the chunk, not inside it: a broken stream's error event and its `[DONE]` stay
+    together, as clients and the tests expect."""
     kept = bytearray()
     done = False
     async for chunk in body:
@@ -70,12 +72,10 @@ async def with_continuity(
                 kept += chunk
             yield chunk
             continue
-        if at:
-            kept += chunk[:at]
-            yield chunk[:at]
+        kept += chunk[:at]
         yield comment_line(await report(reply_text(bytes(kept))))
         done = True
-        yield chunk[at:]
+        yield chunk
     if not done:
         yield comment_line(await report(reply_text(bytes(kept))))
 

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import chat
 from gateway.cancel import CLIENT_CLOSED_REQUEST, until_disconnect
+from gateway.continuity import guarded
 from gateway.errors import APIError
 from gateway.observe import RequestRecord, attach, request_id_from
 from gateway.protocol import LoreSearchRequest, check_query, parse_json, validate
@@ -81,7 +82,7 @@ async def _generate(request: Request, route: str, handler: Handler) -> Response:
 
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
-    return await _generate(request, "chat", chat.chat_completions)
+    return await _generate(request, "chat", guarded(chat.chat_completions))
 
 
 @router.post("/v1/completions")

@@ -88,7 +88,8 @@ def test_streaming_relays_every_chunk_the_usage_and_done(make_client):
         assert r.headers["content-type"].startswith("text/event-stream")
         assert r.headers["x-lore-entries"] == "characters/elena-vasquez"
         raw = b"".join(r.iter_raw())
-    events = [e for e in raw.decode().split("\n\n") if e]
+    # SSE comment lines (": continuity {...}", the continuity guard's report) are no events
+    events = [e for e in raw.decode().split("\n\n") if e and not e.startswith(":")]
     assert events[-1] == "data: [DONE]"
     payloads = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
     assert "".join(p["choices"][0]["delta"].get("content", "")
