@@ -40,7 +40,7 @@ from tests.e2e_stack import running  # noqa: E402
 from tests.fakes.live_server import free_port  # noqa: E402
 
 LITELLM_VENV = REPO / ".loregate" / "bench-litellm"
-MODEL = "fake-model"
+MODEL = "loregate"  # the name vLLM serves the base by, and the gateway's alias for it
 WARMUP = 5
 VLLM_WAVES = 10
 LITELLM_KEY = "sk-loregate-bench"  # LiteLLM's proxy refuses to start without a master key

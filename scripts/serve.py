@@ -17,7 +17,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from training.layout import served_model  # stdlib only: serving pulls in no training stack
+# standard library only: serving pulls in no training stack
+from training.layout import served_model, voices_root
+from training.voices import deployed
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = Path(os.environ.get("LOREGATE_RUN_DIR", REPO / ".loregate" / "run"))
@@ -139,23 +141,28 @@ def _model_target() -> str | None:
 
 
 def continue_config() -> str:
+    """One Continue model per voice on disk (its picker switches voices), `loregate` first."""
     base = f"http://127.0.0.1:{GATEWAY_PORT}/v1"
     key = "your GATEWAY_API_KEY" if os.environ.get("GATEWAY_API_KEY") else "unused"
+    names = ["loregate", *(voice.name for voice in deployed(voices_root(REPO)))]
+    yaml_models = "".join(f"""
+    - name: {name}
+      provider: openai
+      model: {name}
+      apiBase: {base}
+      apiKey: {key}
+      roles: [chat, edit{", autocomplete" if name == "loregate" else ""}]""" for name in names)
+    json_models = ",\n                ".join(
+        f'{{"title": "{name}", "provider": "openai", "model": "{name}", '
+        f'"apiBase": "{base}", "apiKey": "{key}"}}' for name in names)
     return f"""Continue.dev: paste into ~/.continue/config.yaml
   name: loregate
   version: 0.0.1
   schema: v1
-  models:
-    - name: loregate
-      provider: openai
-      model: loregate
-      apiBase: {base}
-      apiKey: {key}
-      roles: [chat, edit, autocomplete]
+  models:{yaml_models}
 
 or, for the older ~/.continue/config.json:
-  {{"models": [{{"title": "loregate", "provider": "openai", "model": "loregate",
-                "apiBase": "{base}", "apiKey": "{key}"}}]}}"""
+  {{"models": [{json_models}]}}"""
 
 
 def main() -> int:

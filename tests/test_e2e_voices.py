@@ -59,8 +59,9 @@ def say(client: openai.OpenAI, model: str) -> str:
     return reply.choices[0].message.content or ""
 
 
-def test_voices_are_listed_and_answer_by_name(client: openai.OpenAI):
+def test_voices_are_listed_and_answer_by_name(stack: Stack, client: openai.OpenAI):
     assert [m.id for m in client.models.list().data] == ["loregate", "base", "sample"]
+    assert "model: sample" in (stack.logs.parent / "serve.out").read_text()  # Continue's entry
     base, sample = say(client, "base"), say(client, "sample")
     assert sample != base  # the adapter is applied
     assert say(client, "loregate") == base  # no 'default' voice: the base answers
