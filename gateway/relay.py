@@ -52,6 +52,7 @@ async def relay(
 
 
 DONE = b"data: [DONE]"
+ERROR_EVENT = b'data: {"error"'  # gateway.errors.stream_error_event's start
 MAX_KEPT_BYTES = 8 << 20  # of a longer stream only the start is checked
 
 
@@ -59,10 +60,9 @@ async def with_continuity(
     body: AsyncIterator[bytes],
     report: Callable[[str], Awaitable[dict[str, Any]]],
 ) -> AsyncIterator[bytes]:
-    """`body` as it comes, plus `: continuity {...}` (the report on the reply's text) just
-    before the chunk that carries `data: [DONE]`, or at the end of a stream that never sent
-    one. Before the chunk, not inside it: a broken stream's error event and its `[DONE]` stay
-    together, as clients and the tests expect."""
+    """`body` as it comes, plus `: continuity {...}` (the report on the reply's text) right
+    before `data: [DONE]`, or at the end of a stream that never sent one. A broken stream's
+    error event stays next to its `[DONE]`: the report goes before the error instead."""
     kept = bytearray()
     done = False
     async for chunk in body:
@@ -72,10 +72,14 @@ async def with_continuity(
                 kept += chunk
             yield chunk
             continue
-        kept += chunk[:at]
+        error = chunk.rfind(ERROR_EVENT, 0, at)
+        split = error if error >= 0 else at
+        kept += chunk[:split]
+        if split:
+            yield chunk[:split]  # whatever came with [DONE] goes out before the check runs
         yield comment_line(await report(reply_text(bytes(kept))))
         done = True
-        yield chunk
+        yield chunk[split:]
     if not done:
         yield comment_line(await report(reply_text(bytes(kept))))
 

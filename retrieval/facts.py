@@ -25,6 +25,7 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 STATUSES = ("alive", "dead", "gone")
@@ -249,6 +250,7 @@ class HasFacts(Protocol):
     facts: tuple[Fact, ...]
     from_chapter: int | None
     until_chapter: int | None
+    file: Path
 
 
 def shared_name_problems(entries: Iterable[HasFacts]) -> list[tuple[HasFacts, int, str]]:

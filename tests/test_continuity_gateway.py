@@ -3,6 +3,7 @@ real gateway on a real socket, the official openai client."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -17,6 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway import GatewaySettings, build_app
+from gateway.relay import with_continuity
 from tests.fakes.gateway import FakeEngine
 from tests.fakes.live_server import serve
 
@@ -158,3 +160,35 @@ def test_the_first_byte_is_not_held_back(gateway):
     assert json.loads(first[5:])["choices"][0]["delta"]["content"] == "Elena"
     assert any(line.startswith(": continuity") for line in rest)
     assert time.perf_counter() - started < 10
+
+
+def _events(*chunks: bytes) -> list[bytes]:
+    async def body():
+        for chunk in chunks:
+            yield chunk
+
+    async def report(text: str) -> dict:
+        return {"text": text}
+
+    async def run() -> list[bytes]:
+        return [part async for part in with_continuity(body(), report)]
+    return asyncio.run(run())
+
+
+def test_the_report_goes_right_before_done_even_inside_one_chunk():
+    first = b'data: {"choices": [{"index": 0, "delta": {"content": "Elena"}}]}\n\n'
+    last = b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n'
+    out = b"".join(_events(first, last + b"data: [DONE]\n\n"))
+    assert out == first + last + b': continuity {"text": "Elena"}\n\n' + b"data: [DONE]\n\n"
+
+
+def test_a_broken_streams_error_event_stays_next_to_done():
+    first = b'data: {"choices": [{"index": 0, "delta": {"content": "Elena"}}]}\n\n'
+    error = b'data: {"error": {"message": "broke"}}\n\ndata: [DONE]\n\n'
+    out = b"".join(_events(first, error))
+    assert out == first + b': continuity {"text": "Elena"}\n\n' + error
+
+
+def test_a_stream_without_done_still_gets_its_report_at_the_end():
+    first = b'data: {"choices": [{"index": 0, "delta": {"content": "Elena"}}]}\n\n'
+    assert _events(first)[-1] == b': continuity {"text": "Elena"}\n\n'

@@ -26,7 +26,7 @@ _HEADING = re.compile(r"^#+\s*chapter\s+(\d+)\b", re.IGNORECASE | re.MULTILINE)
 
 def fact_issues(world: World) -> list[WorldIssue]:
     """Facts that contradict each other across entries of one name (one file per span)."""
-    return [WorldIssue(entry.file, line, message)  # type: ignore[attr-defined]
+    return [WorldIssue(entry.file, line, message)
             for entry, line, message in shared_name_problems(world.entries.values())]
 
 
