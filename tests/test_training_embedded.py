@@ -35,6 +35,7 @@ def config(tmp_path: Path) -> Path:
         "save_steps": 2,
         "loregate": {
             "merged_dir": str(tmp_path / "merged_models"),
+            "voices_dir": str(tmp_path / "voices"),
             "prepare": {
                 "input": str(tmp_path / "raw"),
                 "output": str(tmp_path / "prepared"),
@@ -50,7 +51,12 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def test_make_train_path_on_the_embedded_model(config: Path, tmp_path: Path) -> None:
+def test_make_train_path_on_the_embedded_model(config: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # no vLLM of the developer's is touched: deploy finds none and only records the voice
+    monkeypatch.setenv("LOREGATE_VLLM_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("LOREGATE_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.delenv("LOREGATE_VOICES", raising=False)
     c = ["--config", str(config)]
     assert main(["prepare", *c]) == 0
     assert (tmp_path / "prepared" / "validation.jsonl").read_text().strip()
@@ -68,5 +74,7 @@ def test_make_train_path_on_the_embedded_model(config: Path, tmp_path: Path) -> 
     record = json.loads((merged / "loregate_check.json").read_text())
     assert record["passed"] and record["results"]["generation"]["stopped_on_eos"]
 
-    assert main(["deploy", *c]) == 0
+    assert main(["deploy", *c, "--voice", "sample"]) == 0
+    assert (tmp_path / "voices" / "sample" / "current").resolve() == (run / "best").resolve()
+    assert main(["deploy", *c, "--merged"]) == 0  # the one-folder way still works
     assert (tmp_path / "merged_models" / "current").resolve() == merged.resolve()
