@@ -61,6 +61,15 @@ def test_bad_world_yaml_is_an_issue_not_a_failure(tmp_path):
     assert any("colour" in m for m in messages)
 
 
+def test_world_yaml_names_the_worlds_voice_and_a_bad_name_is_an_issue(tmp_path):
+    write(tmp_path, "world.yaml", "voice: noir\n")
+    assert load_world(tmp_path).voice == "noir"
+    write(tmp_path, "world.yaml", "voice: Noir Detective\n")
+    world = load_world(tmp_path)
+    assert world.voice is None
+    assert [i.line for i in world.issues] == [1] and "voice must be" in world.issues[0].message
+
+
 def test_parse_cache_reparses_only_changed_files(tmp_path, monkeypatch):
     import retrieval.world as world_module
 
