@@ -79,6 +79,11 @@ class PrepareSettings(_Strict):
     llm_url: str | None = None
     llm_model: str | None = None
     continuation_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    system_prompts: Literal["style", "varied"] = Field(
+        default="style",
+        description="style: every example carries the corpus's style prompt; varied: the "
+        "style prompt, none, or a client's own (Continue's, ...), so the voice holds under any",
+    )
     near_duplicate_jaccard: float = Field(default=0.8, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
@@ -143,6 +148,12 @@ class SpeedSettings(_Strict):
         description="QLoRA on CUDA: upcast norms, embeddings and LM head to fp32 as peft's "
         "prepare_model_for_kbit_training does (slower, more memory); off keeps them bf16 and "
         "runs the step under bf16 autocast",
+    )
+    offload_checkpoints: OnWithCuda = Field(
+        default=False,
+        description="CUDA with gradient_checkpointing: each checkpointed layer's input waits "
+        "in pinned host memory (copied on a side stream, overlapped with compute) instead of "
+        "on the card (training/offload.py)",
     )
 
     def on(self, lever: OnWithCuda, cuda: bool) -> bool:

@@ -29,7 +29,12 @@ from training.chunking import CountTokens, Passage, chunk_scenes, split_structur
 from training.config import RunConfig
 from training.dedupe import dedupe
 from training.errors import PrepareError
-from training.prompts import continuation_request, llm_requests, scene_request
+from training.prompts import (
+    continuation_request,
+    llm_requests,
+    scene_request,
+    system_prompt_for,
+)
 from training.sources import read_sources
 from training.step import StepResult
 from training.voice import analyse, system_prompt
@@ -146,14 +151,20 @@ def prepare(cfg: RunConfig) -> StepResult:
         requests = [scene_request(p.text, settings.seed + i) for i, p in enumerate(passages)]
 
     by_position = {(p.group, p.order): p for p in passages}
-    system_tokens = count([system])[0] + 16
+    systems = [
+        system_prompt_for(i, system, settings.system_prompts, settings.seed)
+        for i in range(len(passages))
+    ]
+    system_tokens = [n + 16 for n in count([s or "" for s in systems])]
     rng = random.Random(settings.seed)
     continuations = 0
     for i, passage in enumerate(passages):
         previous = by_position.get((passage.group, passage.order - 1))
         if previous is None or rng.random() >= settings.continuation_share:
             continue
-        budget = min(settings.max_tokens // 3, cfg.sequence_len - passage.tokens - system_tokens)
+        budget = min(
+            settings.max_tokens // 3, cfg.sequence_len - passage.tokens - system_tokens[i]
+        )
         if budget < 32:
             continue
         requests[i] = continuation_request(_tail(previous.text, budget, count))
@@ -162,15 +173,18 @@ def prepare(cfg: RunConfig) -> StepResult:
     rows = [
         {
             "messages": [
-                {"role": "system", "content": system},
+                *([{"role": "system", "content": sys_}] if sys_ else []),
                 {"role": "user", "content": request},
                 {"role": "assistant", "content": passage.text},
-            ]
+            ],
+            "source": passage.group,
         }
-        for passage, request in zip(passages, requests, strict=True)
+        for passage, request, sys_ in zip(passages, requests, systems, strict=True)
     ]
     train_idx, val_idx = split_groups(passages, settings.split, settings.seed)
-    example_tokens = count([system + r + p.text for r, p in zip(requests, passages, strict=True)])
+    example_tokens = count(
+        [(s or "") + r + p.text for s, r, p in zip(systems, requests, passages, strict=True)]
+    )
     too_long = sum(n + 16 > cfg.sequence_len for n in example_tokens)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -181,6 +195,12 @@ def prepare(cfg: RunConfig) -> StepResult:
     stats = {
         "examples": {"train": len(train_idx), "validation": len(val_idx)},
         "continuation_examples": continuations,
+        "system_prompts": {
+            "mode": settings.system_prompts,
+            "style": sum(s == system for s in systems),
+            "none": sum(s is None for s in systems),
+            "client": sum(s not in (None, system) for s in systems),
+        },
         "passage_tokens": {
             "total": sum(p.tokens for p in passages),
             "min": min(p.tokens for p in passages),

@@ -7,6 +7,11 @@
   the one-line request that would have produced it.
 - continuation: "continue the story" turns that hold the preceding passage, which is
   how writers use the model from their editor.
+
+System prompts (`system_prompts`): `style` gives every example the corpus's style prompt;
+`varied` gives each example one of: the style prompt, none, or a system prompt a real
+client sends (`CLIENT_SYSTEM_PROMPTS`: Continue's CLI agent prompt as it sends it, a generic
+assistant, a co-writer), so the voice holds whatever the client says first.
 """
 
 from __future__ import annotations
@@ -61,6 +66,58 @@ _SCENE_TEMPLATES = (
     "Write about {words} words: {who}{where}; the scene is about {what}.",
 )
 CONTINUE_TEMPLATE = "Continue the story from here.\n\n{previous}"
+
+# The system prompt the Continue CLI sends (@continuedev/cli 1.5.47, dist/index.js: the
+# agent prompt, its <env> and gitStatus context, and the headless-mode note that `cn -p`
+# adds), filled in as it is for a writer's manuscript folder.
+CONTINUE_CLI_SYSTEM_PROMPT = """You are an agent in the Continue CLI. Given the user's \
+prompt, you should use the tools available to you to answer the user's question.
+
+Notes:
+1. IMPORTANT: You should be concise, direct, and to the point, since your responses will \
+be displayed on a command line interface.
+2. When relevant, share file names and code snippets relevant to the query
+Here is useful information about the environment you are running in:
+<env>
+Working directory: /home/writer/novel
+Is directory a git repo: true
+Platform: linux
+Today's date: 2026-12-01
+</env>
+
+As you answer the user's questions, you can use the following context:
+
+<context name="gitStatus">This is the git status at the start of the conversation. Note \
+that this status is a snapshot in time, and will not update during the conversation.
+
+M chapters/chapter-12.md
+?? notes/outline.md
+</context>
+
+IMPORTANT: You are running in headless mode. Provide ONLY your final answer to the \
+user's question. Do not include explanations, reasoning, or additional commentary unless \
+specifically requested. Be direct and concise."""
+CLIENT_SYSTEM_PROMPTS = (
+    CONTINUE_CLI_SYSTEM_PROMPT,
+    "You are a helpful assistant.",
+    "You are a co-writer on a novel. Help the author with the scene they ask for.",
+)
+SYSTEM_PROMPT_MODES = ("style", "varied")
+
+
+def system_prompt_for(index: int, style: str, mode: str, seed: int) -> str | None:
+    """The system prompt of example `index` (None: no system turn). `varied`: a quarter
+    the style prompt, a quarter none, half a client's own prompt; seeded, stable."""
+    if mode == "style":
+        return style
+    if mode != "varied":
+        raise PromptError(f"unknown system_prompts {mode!r}; one of {SYSTEM_PROMPT_MODES}")
+    pick = random.Random(seed * 7919 + index).random()
+    if pick < 0.25:
+        return style
+    if pick < 0.5:
+        return None
+    return CLIENT_SYSTEM_PROMPTS[int((pick - 0.5) / 0.5 * len(CLIENT_SYSTEM_PROMPTS))]
 
 
 def _join(items: list[str]) -> str:

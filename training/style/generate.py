@@ -163,3 +163,46 @@ def generate_local(model_path: str, cases: list[Case], s: SamplingSettings) -> l
         return done
 
     return _rounds(cases, s, run_round)
+
+
+def generate_loaded(
+    model, tokenizer, cases: list[Case], s: SamplingSettings, batch_size: int = 8
+) -> list[Generation]:
+    """The same plan with an already loaded transformers model (e.g. base + a LoRA adapter
+    merged in memory), `batch_size` prompts at a time, left-padded."""
+    import torch
+
+    tokenizer.padding_side = "left"
+    pad_id = tokenizer.pad_token_id
+    pad_id = tokenizer.eos_token_id if pad_id is None else pad_id
+    eos_id = tokenizer.eos_token_id
+
+    def batch(items: list[tuple[int, Case]], rnd: int) -> list[Generation]:
+        texts = [
+            tokenizer.apply_chat_template(c.request_messages(), tokenize=False,
+                                          add_generation_prompt=True)
+            for _, c in items
+        ]
+        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        torch.manual_seed(s.seed + rnd)
+        with torch.inference_mode():
+            out = model.generate(**inputs, do_sample=True, temperature=s.temperature,
+                                 top_p=s.top_p, max_new_tokens=s.max_tokens, pad_token_id=pad_id)
+        done = []
+        for row, (i, _) in enumerate(items):
+            new = out[row, inputs["input_ids"].shape[1]:].tolist()
+            ended = eos_id in new
+            new = new[: new.index(eos_id)] if ended else new
+            text = tokenizer.decode(new, skip_special_tokens=True).strip()
+            done.append(Generation(i, rnd, s.seed + rnd, text, "stop" if ended else "length"))
+        return done
+
+    def run_round(rnd: int, progress: tqdm) -> list[Generation]:
+        items = list(enumerate(cases))
+        done: list[Generation] = []
+        for start in range(0, len(items), batch_size):
+            done += batch(items[start : start + batch_size], rnd)
+            progress.update(len(items[start : start + batch_size]))
+        return done
+
+    return _rounds(cases, s, run_round)
