@@ -100,7 +100,8 @@ class RequestRecord:
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(json.dumps({
                 "request_id": self.request_id, "route": self.route, "status": self.status,
-                "stream": self.stream, "world": self.world, "lore": self.lore_status,
+                "stream": self.stream, "world": self.world, "voice": self.voice,
+                "lore": self.lore_status,
                 "entries": self.entries, "lore_tokens": self.lore_tokens,
                 "lore_ms": _round(self.lore_ms), "upstream": self.upstream,
                 "upstream_ms": _round(upstream_ms), "ttft_ms": _round(ttft_ms),

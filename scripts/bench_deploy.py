@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -174,6 +175,8 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=10.0, help="load seconds around deploy")
     parser.add_argument("--skip-merged", action="store_true", help="skip the restart baseline")
     args = parser.parse_args()
+    # a kill must still stop the stack (the `with` below): as Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     work = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
     adapters = [make_adapter(work / "checkpoints" / f"run-{i}" / "best", seed=i)
                 for i in range(1, 7)]

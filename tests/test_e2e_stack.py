@@ -133,16 +133,19 @@ def test_the_continue_cli_chats_through_the_gateway(stack: Stack, tmp_path):
     assert any("characters/elena-vasquez" in a["entries"] and a["stream"] for a in access)
 
 
-def test_a_deployed_model_restarts_vllm_while_the_gateway_answers_503(stack: Stack):
-    # `training deploy` moves merged_models/current; a second folder (links to the same
-    # weights) stands in for a newly trained model.
+def test_a_merged_deploy_restarts_vllm_while_the_gateway_answers_503(stack: Stack):
+    # `training deploy --merged` moves the stack's merged_models/current; a second folder
+    # (links to the same weights, checked) stands in for a newly merged model.
     new_model = stack.merged / "run-new"
     new_model.mkdir()
     for item in (REPO / "models" / "SmolLM2-135M-Instruct").iterdir():
         (new_model / item.name).symlink_to(item)
-    link = stack.merged / "current.tmp"
-    link.symlink_to(new_model)
-    link.replace(stack.merged / "current")
+    (new_model / "loregate_check.json").write_text('{"passed": true}')
+    deployed = subprocess.run([str(REPO / ".venv/bin/python"), "-m", "training", "deploy",
+                               "--merged", "run-new"], cwd=REPO, env={**os.environ, **stack.env},
+                              capture_output=True, text=True, timeout=120)
+    assert deployed.returncode == 0, deployed.stderr
+    assert (stack.merged / "current").resolve() == new_model.resolve()
 
     body = {"model": "loregate", "messages": QUESTION, "max_tokens": 4}
     statuses: list[int] = []

@@ -99,3 +99,14 @@ def test_a_running_stack_is_detected_from_the_pid_file(
     assert f"vLLM pid {os.getpid()}" in out and "503" in out
     pid_file.write_text("999999999")
     assert running_vllm(pid_file) is None
+
+
+def test_merged_deploy_moves_the_link_the_serving_stack_watches(
+    cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = tmp_path / "stack_models"
+    monkeypatch.setenv("LOREGATE_MERGED_MODELS", str(stack))
+    fake_model(stack, "run-1")
+    deploy(cfg)
+    assert target(stack / "current") == "run-1"
+    assert not (tmp_path / "merged_models" / "current").exists()

@@ -145,7 +145,10 @@ def run_name(adapter: Path) -> str:
 
 # -- merged models and the deployed pointer -------------------------------------------
 def merged_root(cfg: RunConfig) -> Path:
-    return cfg.path(cfg.loregate.merged_dir)
+    """Where merged models go: $LOREGATE_MERGED_MODELS wins, as it does for the serving
+    stack, so `deploy --merged` moves the very link `make serve` watches."""
+    env = os.environ.get(MERGED_MODELS_ENV)
+    return Path(env) if env else cfg.path(cfg.loregate.merged_dir)
 
 
 def merged_model(cfg: RunConfig, adapter: Path) -> Path:
