@@ -18,9 +18,10 @@ from retrieval.cache import LRU
 from retrieval.embed import Embedder
 from retrieval.errors import RetrievalError, UnknownWorld
 from retrieval.index import IndexReport, sync
-from retrieval.lexical import LexicalIndex
+from retrieval.kin import KinIndex, kin_hits
+from retrieval.lexical import LexicalIndex, terms
 from retrieval.messages import recent_texts, tail_words
-from retrieval.select import Limits, Selection, assemble, empty
+from retrieval.select import Limits, Selection, assemble, corroborated, empty
 from retrieval.semantic import WORDS_FLOOR, Evidence, admit, best_chunks, standing
 from retrieval.settings import RetrievalSettings
 from retrieval.store import LoreStore
@@ -54,6 +55,7 @@ class _Loaded:
     chunks: int
     version: int
     error: str | None = None
+    kin: KinIndex | None = None
 
 
 class LoreEngine:
@@ -191,7 +193,14 @@ class LoreEngine:
         found = self._evidence(state, texts)
         settings = self.settings
         vouched = found.vouched(settings.support_margin, settings.support_ratio)
-        keyword = state.triggers.find(texts, chapter, vouched)
+        clues = found.clues(settings.support_margin, settings.support_ratio)
+        named = state.triggers.find_all(texts, chapter, clues)
+        # a loose word ("the bridge") counts where something firmer or the text's other words
+        # back it; one nothing backs is the everyday word, and meaning must not bring it back
+        keyword = corroborated(state.world, named.hits, clues[0])
+        ordinary = {hit.entry_id for hit in named.hits} - {hit.entry_id for hit in keyword}
+        if texts and state.kin is not None:  # "his mother", "her husband's name"
+            keyword = [*keyword, *kin_hits(state.kin, texts[-1], keyword, chapter)]
         # the newest message's own evidence adds entries only where it names nobody (a key
         # is a topic, not a name): next to a named entry, the entries "like" the scene are its
         # neighbours, often the wrong ones. Elsewhere evidence only vouches: for a related
@@ -203,10 +212,11 @@ class LoreEngine:
             words_ratio=settings.words_ratio,
             words_min=settings.words_min, words_support=settings.support_ratio,
             top_k=settings.vector_top_k,
-            exclude=state.triggers.ordinary_uses(texts[-1]) if texts else ())
+            exclude=(state.triggers.ordinary_uses(texts[-1]) | named.unresolved | ordinary)
+            if texts else ())
         return assemble(state.world, keyword, unnamed, chapter=chapter, budget=budget,
                         count=self._counter(), limits=self._limits,
-                        vouched=vouched)
+                        vouched=vouched, agreed=found.agreed())
 
     def search(self, world: str, query: str, *, chapter: int | None = None,
                budget_tokens: int | None = None) -> Selection:
@@ -222,8 +232,13 @@ class LoreEngine:
             return Evidence()
         query = tail_words(newest, QUERY_WORDS)
         entries = state.world.entries
+        # a name used as the ordinary word ("a sparrow on the sill") says nothing of its entry
+        named, ordinary = (set(terms(" ".join(found))) for found in state.triggers.spoken(newest))
+        ordinary -= named
+        lexical = state.lexical
         return Evidence(standing(best_chunks(self._nearest(state, query)), entries),
-                        standing(state.lexical.scores(query), entries, WORDS_FLOOR))
+                        standing(lexical.scores(query, ordinary), entries, WORDS_FLOOR),
+                        standing(lexical.scores(query, ordinary | named), entries, WORDS_FLOOR))
 
     def _nearest(self, state: _Loaded, query: str) -> list[tuple[str, float]]:
         if self.settings.vector_top_k == 0 or state.collection is None or state.chunks == 0:
@@ -313,8 +328,9 @@ class LoreEngine:
               error: str | None) -> None:
         self._versions += 1
         entries = world.entries.values()
-        self._states[name] = _Loaded(world, TriggerIndex(entries), LexicalIndex(entries),
-                                     collection, chunks, self._versions, error)
+        triggers = TriggerIndex(entries)
+        self._states[name] = _Loaded(world, triggers, LexicalIndex(entries), collection, chunks,
+                                     self._versions, error, KinIndex(world.entries, triggers))
 
     def _on_change(self, worlds: set[str]) -> None:
         known = set(self.world_names())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from retrieval.entry import Entry
 
@@ -70,12 +70,13 @@ class LexicalIndex:
             for term, (rows, weights) in postings.items()
         }
 
-    def scores(self, text: str) -> dict[str, float]:
-        """BM25 of every entry that shares a word with `text` (each query word counted once)."""
+    def scores(self, text: str, without: Collection[str] = ()) -> dict[str, float]:
+        """BM25 of every entry that shares a word with `text` (each query word counted once),
+        leaving out the terms `without`."""
         import numpy as np
 
         total = np.zeros(len(self._ids))
-        for term in sorted(set(terms(text))):  # one order everywhere: sums come out the same
+        for term in sorted(set(terms(text)) - set(without)):  # one order: sums come out the same
             found = self._postings.get(term)
             if found is not None:
                 total[found[0]] += found[1]

@@ -66,17 +66,20 @@ def assemble(
     count: Callable[[str], int],
     limits: Limits = Limits(),
     vouched: Collection[str] | None = None,
+    agreed: Collection[str] = (),
 ) -> Selection:
     """`keyword` and `vector` are ranked best first; `vector` has already earned its place
     (threshold and margin) and is cut to `limits.semantic` here. `vouched` are the entries
     meaning says the text is about (None: all): a related entry, or a keyword hit that is
-    only an ordinary word opening a sentence, needs to be one of them."""
+    only an ordinary word opening a sentence, needs to be one of them; a related entry may
+    instead be one both meaning and words rank near the top (`agreed`)."""
     if budget <= 0:
         return empty(world.name)
     supported = (lambda _: True) if vouched is None else vouched.__contains__
     keyword = [hit for hit in keyword if not hit.weak or supported(hit.entry_id)]
     candidates = _named(world, keyword, chapter, limits)
-    _add_related(world, candidates, chapter, limits, supported)
+    _add_related(world, candidates, chapter, limits,
+                 lambda ref: supported(ref) or ref in agreed)
     _add_semantic(world, candidates, vector, chapter, limits)
     if chapter is None:
         _prefer_current(candidates)
@@ -87,6 +90,28 @@ def assemble(
     ranked = sorted(candidates.values(), key=_fill_order)
     kept, dropped = fill(ranked, budget, header_line(world.name), count)
     return _place(world.name, kept, dropped, budget, count)
+
+
+def corroborated(world: World, keyword: Sequence[KeywordHit],
+                 about: Collection[str]) -> list[KeywordHit]:
+    """`keyword` without the loose hits nothing else backs. A loose phrase ("coral", "the
+    bridge", "the treaty") is an everyday word as often as a name: it counts in a scene of the
+    world, where the conversation also names something by a firmer trigger ("Calder relieves
+    Marcus on the bridge"), or where the text's other words are about the entry or one it is
+    related to either way (`about`), but not in "the bridge would reopen before the parade"."""
+    if not any(hit.loose for hit in keyword) or any(
+            not hit.loose and not hit.weak for hit in keyword):
+        return list(keyword)
+    kept = []
+    for hit in keyword:
+        entry = world.entries.get(hit.entry_id)
+        if hit.loose and entry is not None:
+            linked = {hit.entry_id, *entry.related}
+            linked.update(e.id for e in world.entries.values() if hit.entry_id in e.related)
+            if not linked & set(about):
+                continue
+        kept.append(hit)
+    return kept
 
 
 def _holds(entry: Entry, chapter: int | None) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from retrieval.entry import Entry
 
 FIELD_SIZE = 12  # entries whose scores make up the field
+AGREEMENT_TOP = 5  # meaning and words both rank an entry this high: they agree it is in play
 WORDS_FLOOR = 2.0  # BM25 field when a text shares words with few entries: one rare word is
 # not a description
 
@@ -58,11 +59,27 @@ def best_chunks(chunk_hits: Sequence[tuple[str, float]]) -> dict[str, float]:
 class Evidence:
     meaning: Standing = Standing()
     words: Standing = Standing()
+    context: Standing = Standing()  # the words without the names, aliases and keys in the text
 
     def vouched(self, meaning_margin: float, words_ratio: float) -> set[str]:
         """Entries either signal says the text is about."""
         return ({e for e, _ in self.meaning.above(meaning_margin)}
                 | {e for e, _ in self.words.times(words_ratio)})
+
+    def agreed(self, top: int = AGREEMENT_TOP) -> set[str]:
+        """Entries both signals rank among the world's first `top`, whatever their margins:
+        two independent judges near agreement (a rank fusion), enough to bring in an entry
+        the writer linked to a named one ("Tobias ... the new prisoner" for Pike Tower), not
+        enough to bring anything in alone."""
+        return ({e for e, _ in self.meaning.ranked[:top]}
+                & {e for e, _ in self.words.ranked[:top]})
+
+    def clues(self, meaning_margin: float, words_ratio: float) -> list[set[str]]:
+        """What settles which of two people a shared name means, surest first: the entries the
+        text's other words are about (the names left out: they would only echo the name), then
+        those meaning is about ("a lad who can haul" for the deckhand)."""
+        return [{e for e, _ in self.context.times(words_ratio)},
+                {e for e, _ in self.meaning.above(meaning_margin)}]
 
 
 def admit(evidence: Evidence, entries: Mapping[str, Entry], *, threshold: float,

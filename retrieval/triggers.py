@@ -50,6 +50,7 @@ class Trigger:
     kind: str  # one of KINDS
     case_sensitive: bool
     person: str  # folded name of the entry: parts shared by two people are ambiguous
+    loose: bool = False  # one ordinary word, any capitals ("coral", "the bridge")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class KeywordHit:
     age: int  # 0 = mentioned in the newest message, 1 = the one before, ...
     why: str = ""  # the phrase that fired, and how a shared one was resolved
     weak: bool = False  # every mention was a sentence-opening ordinary word ("Hope was...")
+    loose: bool = False  # every mention was a loose phrase: one ordinary word, any capitals
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class _Mention:
     position: int  # token index in its text
     triggers: tuple[Trigger, ...]
     weak: bool = False  # an ordinary word capitalised only because a sentence starts there
+    plural: bool = False  # written in the plural: "the Castells" are a family, not a person
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,17 @@ class _Scan:
     mentions: tuple[_Mention, ...]
     ordinary: frozenset[str]  # entries whose common-word name appears only lowercase
     tokens: tuple[str, ...]  # the text's words, folded
+    named_words: tuple[str, ...] = ()  # the words of every name, alias or key found
+    ordinary_words: tuple[str, ...] = ()  # the words of names used as ordinary words
+
+
+@dataclass(frozen=True)
+class Found:
+    """What `TriggerIndex.find_all` found: the hits, best first, and the entries a shared name
+    in the newest message may mean but that nothing settled (so nobody got it)."""
+
+    hits: list[KeywordHit]
+    unresolved: frozenset[str] = frozenset()
 
 
 @cache
@@ -117,6 +131,13 @@ def phrase_key(phrase: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
+def is_loose_phrase(phrase: str) -> bool:
+    """One ordinary word, perhaps after an article ("coral", "the bridge"): written in
+    lowercase it fires on the everyday word as often as on the entry."""
+    content = [fold(token) for token in words(phrase) if fold(token) not in _FUNCTION_WORDS]
+    return len(content) == 1 and is_common_phrase(content[0])
+
+
 def is_common_phrase(phrase: str) -> bool:
     """True when every word is an ordinary English word (so capitals are the only signal)."""
     common = common_words()
@@ -149,7 +170,8 @@ def entry_triggers(entry: Entry) -> list[Trigger]:
             sensitive = True
         else:
             sensitive = phrase != phrase.lower() and is_common_phrase(phrase)
-        found[key] = Trigger(entry.id, phrase, kind, sensitive, person)
+        loose = not sensitive and kind != "part" and is_loose_phrase(phrase)
+        found[key] = Trigger(entry.id, phrase, kind, sensitive, person, loose)
     return list(found.values())
 
 
@@ -160,11 +182,20 @@ class TriggerIndex:
         self.entries = {entry.id: entry for entry in entries}
         by_key: dict[tuple[str, ...], list[Trigger]] = {}
         self._inside_words: list[Trigger] = []
+        # word -> entries with a capitalised phrase holding it: "a sparrow" is the bird, and
+        # says nothing of Sparrow nor of "Sparrow's Birth"
+        self._named_by_word: dict[str, set[str]] = {}
         for entry in self.entries.values():
             for trigger in entry_triggers(entry):
-                by_key.setdefault(phrase_key(trigger.phrase), []).append(trigger)
+                key = phrase_key(trigger.phrase)
+                by_key.setdefault(key, []).append(trigger)
                 if not entry.whole_words:
                     self._inside_words.append(trigger)
+                if trigger.case_sensitive:
+                    folded_words = [fold(w) for w in words(trigger.phrase)]
+                    for word in {*folded_words, *(stem(w) for w in folded_words)}:
+                        if word not in _FUNCTION_WORDS:
+                            self._named_by_word.setdefault(word, set()).add(entry.id)
         # a writer's own name or alias for someone beats a part derived from another name
         self._by_key = {key: _explicit_first(triggers) for key, triggers in by_key.items()}
         self._lengths_longest_first = sorted({len(key) for key in self._by_key}, reverse=True)
@@ -182,23 +213,55 @@ class TriggerIndex:
         """Entries named in `texts` (oldest first), best first: by kind, recency, mentions.
         With `chapter`, a shared name goes only to the people who hold at that chapter; with
         no clear mention of either, to the one `vouched` holds (what the text is about)."""
+        return self.find_all(texts, chapter, [vouched]).hits
+
+    def find_all(self, texts: Sequence[str], chapter: int | None = None,
+                 clues: Sequence[Collection[str]] = ()) -> Found:
+        """`find`, where a shared name that the conversation doesn't settle goes to the one
+        person the first clue that singles one out holds (`clues`: sets of entries the text is
+        about, the surest first); and the entries such a name in the newest text may mean but
+        that nothing settled."""
         scans = [self._scan_cached(text) for text in texts]
         ages = range(len(texts) - 1, -1, -1)
         live = [[self._live(m.triggers, chapter, age) for m in scan.mentions]
                 for scan, age in zip(scans, ages, strict=True)]
         clear = _named_clearly(live, ages)
         best: dict[str, KeywordHit] = {}
+        unresolved: set[str] = set()
         for scan, scan_live, age in zip(scans, live, ages, strict=True):
             for mention, triggers in zip(scan.mentions, scan_live, strict=True):
-                for trigger, why in _resolve(triggers, clear, vouched):
-                    _count(best, trigger, age, why, mention.weak)
+                # what the passage is about may settle a shared name, but not a family ("the
+                # Castells" are all of them)
+                resolved = _resolve(triggers, clear, () if mention.plural else clues)
+                for trigger, why in resolved:
+                    _count(best, trigger, age, why, mention.weak, trigger.loose)
+                if not resolved and age == 0:
+                    unresolved.update(t.entry_id for t in triggers)
         hits = [hit for hit in best.values() if self._secondary_ok(hit.entry_id, scans)]
-        return sorted(hits, key=_rank)
+        return Found(sorted(hits, key=_rank), frozenset(unresolved - best.keys()))
 
     def ordinary_uses(self, text: str) -> frozenset[str]:
         """Entries whose common-word name appears in `text` only as the ordinary word ("have
         patience"): semantic search must not bring them back in through the word's meaning."""
         return self._scan_cached(text).ordinary
+
+    def mentions_in(self, text: str) -> list[tuple[int, int, frozenset[str]]]:
+        """(first word, last word, entries) of each name or alias in `text` (keys are topics,
+        not people): for reading the entries' own prose, so not cached."""
+        found = []
+        for mention in self._scan(text).mentions:
+            named = [t for t in mention.triggers if t.kind != "key"]
+            if named:
+                end = mention.position + max(len(words(t.phrase)) for t in named) - 1
+                found.append((mention.position, end, frozenset(t.entry_id for t in named)))
+        return found
+
+    def spoken(self, text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The words of `text` that are names, aliases or keys of some entry, and those that
+        are a name used as the ordinary word ("a sparrow on the sill"): what a text says
+        about an entry beyond naming it is in its other words."""
+        scan = self._scan_cached(text)
+        return scan.named_words, scan.ordinary_words
 
     def _live(self, triggers: tuple[Trigger, ...], chapter: int | None,
               age: int) -> tuple[Trigger, ...]:
@@ -233,6 +296,8 @@ class TriggerIndex:
         folded = [fold(token) for token in originals]
         mentions: list[_Mention] = []
         lowercase: set[str] = set()
+        named_words: list[str] = []
+        ordinary_words: list[str] = []
         covered = named_until = 0  # ends of the longest phrase, and name, matched so far
         last_end: dict[str, int] = {}  # entry -> end of its last mention
         for start in range(len(folded)):
@@ -240,8 +305,11 @@ class TriggerIndex:
                 if start + length > len(folded):
                     continue
                 key = (*folded[start : start + length - 1], stem(folded[start + length - 1]))
-                matching = self._matching(self._by_key.get(key, ()),
-                                          originals[start : start + length], lowercase)
+                triggers = self._by_key.get(key, ())
+                matching = self._matching(triggers, originals[start : start + length], lowercase)
+                if triggers:
+                    (named_words if matching else ordinary_words).extend(
+                        originals[start : start + length])
                 # inside a longer name ("Kettle Bay", "Tom Harker") a shorter phrase is part
                 # of that name, unless it is a possessive ("Elena's arm": Elena's own); inside
                 # a longer key only name parts are
@@ -252,9 +320,10 @@ class TriggerIndex:
                               if not inside_name and not (inside and t.kind == "part")
                               and last_end.get(t.entry_id, -1) <= start)
                 if fresh:
-                    weak = _opens_sentence(text, spans, start) and is_common_phrase(
-                        " ".join(originals[start : start + length]))
-                    mentions.append(_Mention(start, fresh, weak))
+                    weak = _weak(text, spans, start, originals[start : start + length], fresh)
+                    last = folded[start + length - 1]
+                    plural = not owner and stem(last) != last
+                    mentions.append(_Mention(start, fresh, weak, plural))
                     for trigger in fresh:
                         last_end[trigger.entry_id] = start + length
                 if matching:  # shorter phrases from here on sit inside this one
@@ -266,7 +335,12 @@ class TriggerIndex:
             if trigger.entry_id not in last_end and fold(trigger.phrase) in whole:
                 mentions.append(_Mention(len(folded), (trigger,)))
                 last_end[trigger.entry_id] = len(folded)
-        return _Scan(tuple(mentions), frozenset(lowercase - last_end.keys()), tuple(folded))
+        for word in ordinary_words:
+            folded_word = fold(word)
+            for form in (folded_word, stem(folded_word)):
+                lowercase.update(self._named_by_word.get(form, ()))
+        return _Scan(tuple(mentions), frozenset(lowercase - last_end.keys()), tuple(folded),
+                     tuple(named_words), tuple(ordinary_words))
 
     @staticmethod
     def _matching(triggers: Sequence[Trigger], seen: list[str],
@@ -304,15 +378,17 @@ def _named_clearly(live: list[list[tuple[Trigger, ...]]], ages: Iterable[int]) -
 
 
 def _resolve(triggers: tuple[Trigger, ...], clear: dict[str, int],
-             vouched: Collection[str]) -> list[tuple[Trigger, str]]:
+             clues: Sequence[Collection[str]]) -> list[tuple[Trigger, str]]:
     """The triggers a mention really fires, each with the reason."""
     if len(_people(triggers)) <= 1:
         return [(t, _why(t)) for t in triggers]
     known = [t for t in triggers if t.entry_id in clear]
     if not known:
-        about = [t for t in triggers if t.entry_id in vouched]
-        if len(_people(about)) == 1:
-            return [(t, f"{_why(t)}, shared; the passage is about {t.person}") for t in about]
+        for vouched in clues:
+            about = [t for t in triggers if t.entry_id in vouched]
+            if len(_people(about)) == 1:
+                return [(t, f"{_why(t)}, shared; the passage is about {t.person}")
+                        for t in about]
         return []  # 'Tom' with two Toms and no other clue: nobody
     newest = min(clear[t.entry_id] for t in known)
     chosen = [t for t in known if clear[t.entry_id] == newest]
@@ -329,16 +405,17 @@ def _why(trigger: Trigger) -> str:
 
 
 def _count(best: dict[str, KeywordHit], trigger: Trigger, age: int, why: str,
-           weak: bool) -> None:
+           weak: bool, loose: bool) -> None:
     kind = "alias" if trigger.kind == "part" else trigger.kind
     seen = best.get(trigger.entry_id)
     if seen is None:
-        best[trigger.entry_id] = KeywordHit(trigger.entry_id, kind, 1, age, why, weak)
+        best[trigger.entry_id] = KeywordHit(trigger.entry_id, kind, 1, age, why, weak, loose)
         return
     stronger = min(seen.kind, kind, key=KINDS.index)
     reason = seen.why if KINDS.index(seen.kind) <= KINDS.index(kind) else why
     best[trigger.entry_id] = KeywordHit(trigger.entry_id, stronger, seen.count + 1,
-                                        min(seen.age, age), reason, seen.weak and weak)
+                                        min(seen.age, age), reason, seen.weak and weak,
+                                        seen.loose and loose)
 
 
 _QUOTES = "\"“”‘’'"
@@ -358,6 +435,18 @@ def _opens_sentence(text: str, spans: list[tuple[int, int]], position: int) -> b
     if stripped.endswith(tuple(_QUOTES)):  # '"Hope' opens a quotation; '," Hope' closes one
         return not before_quotes or before_quotes[-1] in _SENTENCE_ENDS
     return bool(stripped) and stripped[-1] in _OPENERS
+
+
+def _weak(text: str, spans: list[tuple[int, int]], start: int, seen: list[str],
+          triggers: Sequence[Trigger]) -> bool:
+    """Whether a mention's capitals may be only the sentence's: an ordinary-word phrase that
+    needs its capitals, opening a sentence, with no capital after its first word ("Hope was
+    all she had"). "The Rook sends word" and "Lantern Gate was dark" are capitalised past the
+    sentence's first letter, and a phrase that fires however it is written ("the old king")
+    owes nothing to its capital."""
+    return (all(t.case_sensitive for t in triggers) and _opens_sentence(text, spans, start)
+            and not any(word[:1].isupper() for word in seen[1:])
+            and is_common_phrase(" ".join(seen)))
 
 
 def _contains(scan: _Scan, key: tuple[str, ...]) -> bool:

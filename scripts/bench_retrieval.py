@@ -1,12 +1,14 @@
 """Lore retrieval figures, measured in one run on one machine.
 
-  * labelled cases (--cases-only runs just this part): both sample worlds' labelled requests,
-    tests/data/retrieval_cases.yaml on worlds/scifi_world and tests/data/harbour_cases.yaml on
-    worlds/harbour_world, at the default settings and each world's budget: recall of named and
-    described entries, violation rate (cases that inject an `absent` entry, or anything but the
-    always-entries where only those may go in), clean-negative rate (only_always cases that get
-    only the always-entries), mean injected lore tokens and selection latency p50/p95 with every
-    request new text (engine.clear_caches() before each), per kind and overall. With
+  * labelled cases (--cases-only runs just this part): the three sample worlds' labelled
+    requests, tests/data/retrieval_cases.yaml on worlds/scifi_world, harbour_cases.yaml on
+    worlds/harbour_world and court_cases.yaml on worlds/court_world (written before the engine
+    ran on it, a held-out check), at the default settings and each world's budget: recall of
+    named and described entries, violation rate (cases that inject an `absent` entry, or
+    anything but the always-entries where only those may go in), clean-negative rate
+    (only_always cases that get only the always-entries), mean injected lore tokens and
+    selection latency p50/p95 with every request new text (engine.clear_caches() before
+    each), per kind and overall. With
     --baseline REV the same cases also run on the `retrieval` package of another commit (a git
     worktree, in its own subprocess, so two versions never share an interpreter), side by side
     in one markdown table. Both sides read the cases and worlds of this tree.
@@ -55,7 +57,8 @@ if TYPE_CHECKING:  # imported at run time only once the worker has picked its pa
     from retrieval import LoreEngine, RetrievalSettings
 
 LABELLED = {"scifi_world": REPO / "tests/data/retrieval_cases.yaml",
-            "harbour_world": REPO / "tests/data/harbour_cases.yaml"}
+            "harbour_world": REPO / "tests/data/harbour_cases.yaml",
+            "court_world": REPO / "tests/data/court_cases.yaml"}
 CASE_KINDS = ("name", "alias", "title", "possessive", "first-name", "described", "related",
               "chapter", "common-word", "shared-name", "multi-turn", "off-topic", "long-draft")
 GOALS = {"recall": ">= 0.97", "violation_rate": "<= 0.05", "clean_negative_rate": ">= 0.95",
@@ -419,7 +422,7 @@ def case_figures(records: list[dict]) -> dict:
 
 
 def summarise_cases(measured: dict) -> dict:
-    """Figures per world and kind, per world overall, and over both worlds."""
+    """Figures per world and kind, per world overall, and over all the worlds."""
     summary: dict = {}
     every = []
     for world, data in measured["worlds"].items():
@@ -429,10 +432,10 @@ def summarise_cases(measured: dict) -> dict:
         summary[world] = {kind: case_figures([r for r in records if r["kind"] == kind])
                           for kind in kinds}
         summary[world]["all"] = case_figures(records)
-    summary["both_worlds"] = {
+    summary["all_worlds"] = {
         kind: case_figures([r for r in every if r["kind"] == kind])
         for kind in CASE_KINDS if any(r["kind"] == kind for r in every)}
-    summary["both_worlds"]["all"] = case_figures(every)
+    summary["all_worlds"]["all"] = case_figures(every)
     return summary
 
 
@@ -525,7 +528,7 @@ def cases_table(result: dict) -> str:
              "| world | kind | cases | " + " | ".join(c[0] for c in columns) + " |",
              "|---|---|---:|" + "---:|" * len(columns)]
     current = result["current"]["summary"]
-    for world in [*LABELLED, "both_worlds"]:
+    for world in [*LABELLED, "all_worlds"]:
         for kind, row in current[world].items():
             merged = {s: result[s]["summary"][world].get(kind, {}) for s in sides}
             label = f"**{kind}**" if kind == "all" else kind

@@ -26,8 +26,10 @@ from retrieval import LoreEngine, RetrievalSettings, load_world
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
 WORLDS = {"scifi_world": DATA / "retrieval_cases.yaml",
-          "harbour_world": DATA / "harbour_cases.yaml"}
-FIXTURES = {"scifi_world": "scifi_engine", "harbour_world": "harbour_engine"}
+          "harbour_world": DATA / "harbour_cases.yaml",
+          "court_world": DATA / "court_cases.yaml"}
+FIXTURES = {"scifi_world": "scifi_engine", "harbour_world": "harbour_engine",
+            "court_world": "court_engine"}
 KINDS = ("name", "alias", "title", "possessive", "first-name", "described", "related", "chapter",
          "common-word", "shared-name", "multi-turn", "off-topic", "long-draft")
 
@@ -112,6 +114,11 @@ def scifi_engine(tmp_path_factory):
 @pytest.fixture(scope="module")
 def harbour_engine(tmp_path_factory):
     yield from _labelled("harbour_world", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def court_engine(tmp_path_factory):
+    yield from _labelled("court_world", tmp_path_factory)
 
 
 # the precision goals, per world -------------------------------------------------------------

@@ -59,7 +59,7 @@ def engine(tmp_path_factory):
 def test_open_loads_indexes_and_reports_status(engine):
     assert engine.world_names() == ["tiny"]
     assert engine.status() == {"tiny": {"entries": 5, "indexed": True, "issues": 1,
-                                        "error": None}}
+                                        "error": None, "voice": None}}
     assert engine.world_budget("tiny") == 400
 
 

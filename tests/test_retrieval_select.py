@@ -193,3 +193,30 @@ def test_priority_orders_entries_within_a_tier_never_across_tiers():
     assert [h.id for h in selection.dropped] == ["r", "v"]
     first = run(w, named("a", "d"), budget=words(header_line("test")) + block)
     assert [h.id for h in first.entries] == ["d"]  # the higher priority of the two named
+
+
+def test_a_loose_word_counts_only_where_something_backs_it():
+    from retrieval.select import corroborated
+
+    w = world(make("places/bridge"), make("characters/calder"), make("places/ship",
+              related=("places/bridge",)), make("tech/coral"))
+    bridge = KeywordHit("places/bridge", "alias", 1, 0, loose=True)
+    coral = KeywordHit("tech/coral", "alias", 1, 0, loose=True)
+    calder = KeywordHit("characters/calder", "name", 1, 0)
+
+    def kept(hits, about=()):
+        return [h.entry_id for h in corroborated(w, hits, about)]
+
+    assert kept([bridge, coral]) == []  # "the bridge would reopen": nothing else of the world
+    assert kept([calder, bridge]) == ["characters/calder", "places/bridge"]  # a scene of it
+    assert kept([bridge, coral], about={"places/bridge"}) == ["places/bridge"]
+    assert kept([bridge], about={"places/ship"}) == ["places/bridge"]  # related, either way
+    weak = KeywordHit("characters/calder", "name", 1, 0, weak=True)
+    assert kept([weak, coral]) == ["characters/calder"]  # a weak hit is no backing
+
+
+def test_a_related_entry_may_come_in_on_both_signals_ranking_it_high():
+    w = world(make("a", related=("b", "c")), make("b"), make("c"))
+    hits = {h.id: h.trigger for h in assemble(w, named("a"), [], chapter=None, budget=1000,
+                                              count=words, vouched=set(), agreed={"c"}).entries}
+    assert hits == {"a": "name", "c": "related"}

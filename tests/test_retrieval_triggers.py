@@ -186,3 +186,58 @@ def test_a_shared_name_with_no_clear_mention_goes_to_the_one_the_passage_is_abou
     hits = index.find(["Ashby hauls the nets."], vouched={"c/ashby"})
     assert [h.entry_id for h in hits] == ["c/ashby"] and "about" in hits[0].why
     assert index.find(["Ashby hauls the nets."], vouched={"c/ashby", "c/dan"}) == []
+
+
+def test_a_capital_past_the_sentence_start_or_a_caseless_phrase_is_not_weak():
+    rook = make("c/rook", "Mara Quell", aliases=["the Rook", "Your Grace", "the old king"])
+    index = TriggerIndex([rook, HOPE])
+
+    def weak(text: str) -> dict[str, bool]:
+        return {h.entry_id: h.weak for h in index.find([text])}
+
+    assert weak("The Rook sends word.") == {"c/rook": False}  # "Rook" is not the sentence's
+    assert weak('"Your Grace is too kind," she said.') == {"c/rook": False}
+    assert weak("The old king laughs.") == {"c/rook": False}  # fires however it is written
+    assert weak("Hope was all she had.") == {"places/hope": True}
+    assert weak("The rook flew off.") == {}
+
+
+def test_a_family_name_in_the_plural_is_nobody_and_an_unsettled_name_is_reported():
+    def person(entry_id: str, name: str) -> Entry:
+        return Entry(id=entry_id, name=name, type="character", body="x")
+
+    index = TriggerIndex([person("c/oren", "Oren Marlowe"), person("c/hollis", "Hollis Marlowe"),
+                          person("c/mq", "Mara Quell"), person("c/mf", "Mara Finch")])
+    about_oren = [{"c/oren"}]
+    assert [h.entry_id for h in index.find_all(["Marlowe smiled."], None, about_oren).hits] == [
+        "c/oren"]
+    assert index.find_all(["the Marlowes smiled."], None, about_oren).hits == []
+    # the first clue that singles one person out decides, the surer first
+    clues = [{"c/mq"}, {"c/mq", "c/mf"}]
+    assert [h.entry_id for h in index.find_all(["Mara came in."], None, clues).hits] == ["c/mq"]
+    clues = [{"c/mq", "c/mf"}, {"c/mf"}]
+    assert [h.entry_id for h in index.find_all(["Mara came in."], None, clues).hits] == ["c/mf"]
+    found = index.find_all(["Mara came in."])
+    assert found.hits == [] and found.unresolved == {"c/mq", "c/mf"}
+    assert index.find_all(["Mara Quell came in.", "Mara sat."]).unresolved == frozenset()
+
+
+def test_a_name_used_as_the_ordinary_word_silences_every_entry_named_by_it():
+    sparrow = make("c/sparrow", "Sparrow")
+    birth = make("lore/birth", "Sparrow's Birth")
+    index = TriggerIndex([sparrow, birth, ELENA])
+    assert index.ordinary_uses("A sparrow lands on the sill.") == {"c/sparrow", "lore/birth"}
+    assert index.ordinary_uses("Sparrow lands on the sill.") == frozenset()
+    named, ordinary = index.spoken("Elena saw a sparrow.")
+    assert named == ("Elena",) and ordinary == ("sparrow",)
+
+
+def test_one_ordinary_word_in_lowercase_is_a_loose_trigger():
+    coral = make("tech/coral", "Lift-coral", aliases=["coral"], keys=["coral roots"])
+    bridge = make("places/bridge", "Meridian Bridge", aliases=["the bridge", "the Helm"])
+    index = TriggerIndex([coral, bridge])
+    loose = {h.entry_id: h.loose for h in index.find(["coral beads on the bridge"])}
+    assert loose == {"tech/coral": True, "places/bridge": True}
+    assert {h.entry_id: h.loose for h in index.find(["the coral roots"])} == {"tech/coral": False}
+    assert {h.entry_id: h.loose for h in index.find(["Lift-coral"])} == {"tech/coral": False}
+    assert {h.entry_id: h.loose for h in index.find(["at the Helm"])} == {"places/bridge": False}
