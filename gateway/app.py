@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from gateway import desk
 from gateway.auth import APIKeyMiddleware
 from gateway.continuity import ContinuityService
 from gateway.continuity import router as continuity_router
@@ -46,6 +47,7 @@ def build_app(settings: GatewaySettings | None = None, *,
             voices = VoiceRouter(settings.voices_dir, settings.voice, settings.upstream_model,
                                  lambda: _models(pool))
             app.state.gateway = GatewayState(settings, pool, lore, Metrics(), voices)
+            desk.attach(app.state.gateway)
             app.state.continuity = ContinuityService(settings, app.state.gateway.metrics.registry)
             tasks = [asyncio.create_task(lore.open()),
                      asyncio.create_task(pool.run_health_checks(settings.health_interval))]
@@ -66,6 +68,7 @@ def build_app(settings: GatewaySettings | None = None, *,
     install_handlers(app)
     app.include_router(router)
     app.include_router(continuity_router)
+    desk.mount(app, settings)  # the writer's desk at /desk
     if settings.api_key is not None:
         app.add_middleware(APIKeyMiddleware, api_key=settings.api_key.get_secret_value())
     app.add_middleware(RequestLimitsMiddleware, max_headers=settings.max_headers,  # outermost

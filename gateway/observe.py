@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,12 @@ ROUTE_NAMES = {
 _RECORD_KEY = "loregate.record"  # in the request's scope["state"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+RECENT_SIZE = 200  # generation requests kept in memory for the desk's Recent view
+RECENT_ROUTES = frozenset({"chat", "completions"})
+# The record of the request being served, so code the route calls (the desk's lore tap) can
+# note on it what only that code sees; set by attach(), read by current_record().
+_CURRENT: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar(
+    "loregate_record", default=None)
 
 
 class Metrics:
@@ -50,6 +58,8 @@ class Metrics:
         self.lore_failures = Counter("loregate_lore_unavailable_total",
                                      "Requests forwarded without lore because retrieval failed",
                                      registry=r)
+        # the last finished generation requests, newest last: memory only, bounded
+        self.recent: deque[RequestRecord] = deque(maxlen=RECENT_SIZE)
 
 
 @dataclass
@@ -71,6 +81,10 @@ class RequestRecord:
     forwarded_at: float | None = None
     headers_at: float | None = None
     first_byte_at: float | None = None
+    at: float = field(default_factory=time.time)  # wall clock, for people reading it
+    chapter: int | None = None  # these three are noted by the desk's lore tap
+    lore_hits: list[Any] = field(default_factory=list)  # the Selection's LoreHits
+    lore_context: str = ""  # the exact block injected
     _done: bool = False
 
     def __post_init__(self) -> None:
@@ -97,6 +111,8 @@ class RequestRecord:
             m.upstream_latency.labels(self.route).observe(upstream_ms / 1000)
         if ttft_ms is not None and self.status < 400:
             m.ttft.labels(self.route).observe(ttft_ms / 1000)
+        if self.route in RECENT_ROUTES:
+            m.recent.append(self)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(json.dumps({
                 "request_id": self.request_id, "route": self.route, "status": self.status,
@@ -124,6 +140,12 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str | None:
 def attach(scope: dict[str, Any], record: RequestRecord) -> None:
     """Mark the request as recorded by its route, so the error handlers don't count it again."""
     scope.setdefault("state", {})[_RECORD_KEY] = record
+    _CURRENT.set(record)
+
+
+def current_record() -> RequestRecord | None:
+    """The record of the request this code runs for (None outside a recorded route)."""
+    return _CURRENT.get()
 
 
 def count_unrecorded(scope: dict[str, Any], status: int) -> str | None:
