@@ -150,7 +150,7 @@ class SpeedSettings(_Strict):
         "runs the step under bf16 autocast",
     )
     offload_checkpoints: OnWithCuda = Field(
-        default=False,
+        default="auto",
         description="CUDA with gradient_checkpointing: each checkpointed layer's input waits "
         "in pinned host memory (copied on a side stream, overlapped with compute) instead of "
         "on the card (training/offload.py)",

@@ -27,6 +27,7 @@ class Levers:
     ce_chunk: int | None  # chunked LM head + loss; None: one cross-entropy over all logits
     compile: bool
     memory_budget: int | None  # bytes; None: checkpoint every layer (when checkpointing)
+    offload: bool = False  # checkpointed layers' inputs in pinned host memory (offload.py)
 
     def describe(self) -> str:
         on = [name for name, value in asdict(self).items() if value not in (False, None)]
@@ -50,6 +51,7 @@ def resolve_levers(cfg: RunConfig, cuda: bool) -> Levers:
         ce_chunk=speed.ce_chunk_size if speed.on(speed.chunked_ce, cuda) else None,
         compile=speed.on(speed.compile, cuda),
         memory_budget=int(budget * 2**30) if plan and budget is not None else None,
+        offload=cuda and cfg.gradient_checkpointing and speed.on(speed.offload_checkpoints, cuda),
     )
 
 

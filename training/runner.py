@@ -264,6 +264,10 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None, began: float) ->
     layers = model.get_base_model().model.layers
     if levers.compile:
         compile_decoder_layers(layers)
+    if levers.offload:  # checkpointed layers keep their input in host memory
+        from training.offload import offload_checkpoints
+
+        offload_checkpoints(layers, model.device)
     planner = CheckpointPlanner(layers, levers.memory_budget) if levers.memory_budget else None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer, fallback = make_optimizer(params, cfg, levers.cuda)
