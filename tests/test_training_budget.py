@@ -58,7 +58,9 @@ def test_a_binding_budget_trains_a_spread_sample_and_measuring_changes_nothing(
     short = train(load_config(cfg_path, {"loregate": {"budget_minutes": 1}})).path.parent
     plan = json.loads((short / budget.PLAN_FILE).read_text())
     summary = json.loads((short / "summary.json").read_text())
-    assert not plan["full_epochs"] and summary["total_steps"] == plan["steps"]
+    assert not plan["full_epochs"]
+    # steps ran far faster than "measured": the run grew, up to the epochs over its sample
+    assert plan["steps"] < summary["total_steps"] <= len(plan["passages"])  # 2 epochs of 2s
     assert summary["examples"] == len(plan["passages"]) < plan["of_passages"]
     assert plan["total_seconds"] <= 60
     picked = plan["passages"]

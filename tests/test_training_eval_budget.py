@@ -52,7 +52,8 @@ def test_a_due_evaluation_waits_while_evaluations_exceed_their_share() -> None:
         )
         cfg = SimpleNamespace(loregate=SimpleNamespace(eval_share=share))
         bar = SimpleNamespace(lines=[], write=lambda line: bar.lines.append(line))
-        return SimpleNamespace(cfg=cfg, state=state, bar=bar, eval_deferred=False)
+        state.last_eval_seconds = 0.0  # none yet: an evaluation costs what the base's did
+        return SimpleNamespace(cfg=cfg, state=state, bar=bar, eval_deferred=False, total=10)
 
     assert _eval_in_budget(run(5.0, 105.0))  # 5 s (+1 s for the base) of 100 s training
     assert not _eval_in_budget(run(9.5, 104.5))  # the base's second tips it over

@@ -9,6 +9,7 @@ from training.plan import (
     Recipe,
     budget_seconds,
     make_plan,
+    revised_steps,
     simulate_evaluations,
     spread,
 )
@@ -35,8 +36,11 @@ def test_a_short_budget_takes_a_sample_spread_over_the_whole_set() -> None:
     assert chosen[0] < len(TRAIN) / len(chosen) and chosen[-1] > len(TRAIN) * (1 - 1 / len(chosen))
 
 
-def test_evaluation_stays_within_its_share() -> None:
-    plan = make_plan(TRAIN, VAL, CPU, RECIPE, budget=20 * 60)
+@pytest.mark.parametrize("eval_cost", [0.4, 1.0, 2.5])  # an eval token against a train token
+def test_evaluation_stays_within_its_share(eval_cost: float) -> None:
+    rate = CPU.train_seconds_per_token
+    measured = Measured(rate, eval_cost * rate, elapsed_seconds=60.0)
+    plan = make_plan(TRAIN, VAL, measured, RECIPE, budget=20 * 60)
     assert plan.evaluations >= 2  # the base and the last step
     assert plan.eval_seconds <= 0.1 * plan.train_seconds + plan.eval_seconds / plan.evaluations
     assert plan.eval_fraction <= 0.1
@@ -85,8 +89,9 @@ def test_the_budget_default_is_20_minutes_on_a_cpu_and_none_on_a_gpu() -> None:
 def test_evaluations_follow_the_runners_rule() -> None:
     # no share limit: the base, every 10 steps, and the last
     assert simulate_evaluations(35, 10.0, 50.0, 10, None) == 1 + 3 + 1
-    # 50 s evals against 10 s steps under 10 %: the base alone covers 50 steps of training
-    assert simulate_evaluations(100, 10.0, 50.0, 10, 0.1) == 1 + 1 + 1  # step 50's, the last
+    # 50 s evals against 1,000 s of training under 10 %: room for the base and the last
+    assert simulate_evaluations(100, 10.0, 50.0, 10, 0.1) == 2
+    assert simulate_evaluations(100, 10.0, 25.0, 10, 0.1) == 2 + 2  # room for two more
     assert simulate_evaluations(1, 10.0, 50.0, 10, 0.1) == 2
 
 
@@ -104,3 +109,45 @@ def test_the_plan_names_passages_steps_and_the_finish_time() -> None:
     assert f"{len(plan.passages)} of {len(TRAIN)} passages" in line
     assert f"{plan.steps} steps" in line and "expected to finish at" in line
     assert "from 30 of 30 chapters" in line
+
+
+def test_a_run_slower_than_measured_is_cut_to_stay_within_its_budget() -> None:
+    plan = make_plan(TRAIN, VAL, CPU, RECIPE, budget=20 * 60)
+    pace = plan.train_seconds / plan.steps
+    elapsed_at = lambda step, slow: plan.other_seconds + step * pace * slow  # noqa: E731
+
+    def at(step: int, slow: float) -> int:
+        return revised_steps(plan, plan.steps, step, elapsed_at(step, slow), step * pace * slow,
+                             RECIPE)
+
+    assert at(10, 1.0) == plan.steps  # on pace: the plan stands
+    assert at(10, 1.03) == plan.steps  # a little off: let be
+    halved = at(10, 2.0)
+    assert 0.4 * plan.steps < halved < 0.6 * plan.steps  # twice as slow: about half the steps
+    assert at(10, 0.5) > plan.steps  # twice as fast: more, up to the configured epochs
+    assert at(10, 0.5) <= RECIPE.full_steps(len(plan.passages))
+    assert at(plan.steps - 1, 3.0) == plan.steps - 1  # out of time: stop now
+    unbudgeted = make_plan(TRAIN, VAL, CPU, RECIPE, budget=None)
+    assert revised_steps(unbudgeted, unbudgeted.steps, 10, 1e9, 1e9, RECIPE) == unbudgeted.steps
+
+
+def test_backward_passes_run_python_at_every_layer_so_ctrl_c_lands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from training import loss
+
+    calls: list[tuple[int, ...]] = []
+    monkeypatch.setattr(loss, "_noop", lambda grad: calls.append(tuple(grad.shape)))
+    layers = torch.nn.ModuleList(torch.nn.Linear(4, 4 + i) for i in range(5))
+    for i in range(1, 5):
+        layers[i] = torch.nn.Linear(4 + i - 1, 4 + i)
+    handles = loss.interrupt_points(layers)
+    hidden = torch.randn(2, 4, requires_grad=True)
+    for layer in layers:
+        hidden = layer(hidden)
+    hidden.sum().backward()
+    assert calls == [(2, 8), (2, 7), (2, 6), (2, 5), (2, 4)]  # Python inside, layer by layer
+    for handle in handles:
+        handle.remove()

@@ -1,12 +1,13 @@
 """The time budget's torch side: measure a few steps, then plan (training/plan.py) and say so.
 
 The measuring steps are forward + backward passes over the run's own first micro-batches
-(one to warm up, then `MEASURE_STEPS` optimizer steps' worth, timed) and two validation
+(one to warm up, then `MEASURE_STEPS` optimizer step's worth, timed) and two validation
 micro-batches; the gradients are dropped and the random state restored, so the model and
 the run are exactly as if nothing had been measured. Their time counts against the budget.
 Ctrl-C while measuring stops at once: nothing was trained, and the message says so.
 
 The plan is saved as `plan.json` in the run folder, so `--resume` continues the same plan.
+As the run goes, `keep_to_budget` revises its total steps from the steps' real pace.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from training.config import RunConfig
 from training.errors import TrainingInterrupted
 from training.levers import Levers, autocast, epoch_batches, model_inputs
 from training.loss import eval_batch_loss, predicted_tokens, summed_loss
-from training.plan import Measured, Plan, Recipe, budget_seconds, make_plan
+from training.plan import Measured, Plan, Recipe, budget_seconds, make_plan, revised_steps
 
-MEASURE_STEPS = 2
+MEASURE_STEPS = 1
 PLAN_FILE = "plan.json"
 
 
@@ -139,3 +140,23 @@ def _load(path: Path) -> Plan:
     return Plan(**{k: v for k, v in data.items() if k in fields} | {
         "passages": tuple(data["passages"])
     })
+
+
+def keep_to_budget(run: Any) -> None:
+    """Revise the total steps from the steps' real pace, so a run on a machine busier (or
+    quieter) than when it was measured still ends within its budget (training/plan.py)."""
+    if run.plan is None or run.plan.budget_seconds is None:
+        return
+    state = run.state
+    train_seconds = state.seconds - state.eval_seconds
+    total = revised_steps(
+        run.plan, run.total, state.step, time.time() - run.began, train_seconds, Recipe.of(run.cfg)
+    )
+    if total != run.total:
+        run.bar.write(
+            f"step {state.step}: {train_seconds / state.step:.0f}s a step, not the "
+            f"{run.plan.train_seconds / run.plan.steps:.0f}s measured: {total} steps instead "
+            f"of {run.total} to finish within {run.plan.budget_seconds / 60:.0f} min"
+        )
+        run.total = run.bar.total = total
+        run.bar.refresh()

@@ -47,3 +47,22 @@ def eval_batch_loss(model: Any, batch: list[Any], pad_id: int, levers: Levers) -
     """One validation micro-batch: (summed loss, assistant tokens predicted)."""
     inputs = {k: v.to(model.device) for k, v in collate(batch, pad_id).items()}
     return float(summed_loss(model, inputs, levers.ce_chunk)), predicted_tokens(inputs["labels"])
+
+
+def interrupt_points(layers: Any) -> list[Any]:
+    """Let Ctrl-C land inside a backward pass: the autograd engine runs a whole backward in
+    C++, where Python's signal handler waits, so a micro-batch's backward (a minute on a
+    busy CPU) would delay Ctrl-C by as much. A no-op hook on each decoder layer's output
+    runs a little Python per layer in the backward, where a pending KeyboardInterrupt is
+    raised. Returns the forward hooks' handles."""
+
+    def on_output(_module: Any, _inputs: Any, output: Any) -> None:
+        hidden = output[0] if isinstance(output, tuple) else output
+        if getattr(hidden, "requires_grad", False):
+            hidden.register_hook(_noop)
+
+    return [layer.register_forward_hook(on_output) for layer in layers]
+
+
+def _noop(grad: Any) -> None:
+    return None

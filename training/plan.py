@@ -15,7 +15,7 @@ of numbers, so it is tested without a model.
 Evaluations follow the runner's own rule (`simulate_evaluations`): the base at step 0,
 the last step, and one at each `eval_steps` while the evaluations so far took at most
 `eval_share` of the training time; the eval sample shrinks with the run
-(`eval_token_budget`).
+(`eval_token_budget`, at the measured cost of an eval token against a training token).
 """
 
 from __future__ import annotations
@@ -166,12 +166,13 @@ def simulate_evaluations(
     steps: int, step_seconds: float, eval_seconds: float, eval_steps: int, share: float | None
 ) -> int:
     """How many evaluations the runner makes (the base's included): the base, the last step,
-    and each `eval_steps` while evaluating so far took at most `share` of training."""
+    and one at each `eval_steps` while the evaluations so far, that one and the last step's
+    fit in `share` of the run's training time (the runner's `_eval_in_budget`)."""
     evaluating, count = eval_seconds, 1
+    room = None if share is None else share * steps * step_seconds
     for step in range(1, steps + 1):
-        in_share = share is None or evaluating <= share * step * step_seconds
-        due = step % eval_steps == 0 and in_share
-        if step == steps or due:
+        fits = room is None or evaluating + 2 * eval_seconds <= room
+        if step == steps or (step % eval_steps == 0 and fits):
             evaluating += eval_seconds
             count += 1
     return count
@@ -185,7 +186,9 @@ def _cost(
     epoch_tokens = sum(lengths[i] for i in chosen)
     train_tokens = epoch_tokens * steps / r.steps_per_epoch(len(chosen))
     train_seconds = train_tokens * m.train_seconds_per_token
-    cap = eval_token_budget(r.eval_tokens, r.eval_share, train_tokens)
+    # the base and the last evaluation fit in eval_share at the measured rates
+    cost_ratio = m.eval_seconds_per_token / max(1e-12, m.train_seconds_per_token)
+    cap = eval_token_budget(r.eval_tokens, r.eval_share, train_tokens / max(1e-9, cost_ratio))
     sample = sample_by_tokens(val_lengths, cap)
     eval_tokens = sum(val_lengths[i] for i in sample)
     one_eval = eval_tokens * m.eval_seconds_per_token
@@ -243,3 +246,22 @@ def make_plan(
         budget_seconds=budget,
         full_epochs=steps == full,
     )
+
+
+def revised_steps(
+    plan: Plan, current: int, step: int, elapsed: float, train_seconds: float, recipe: Recipe
+) -> int:
+    """The run's total steps (now `current`), revised at `step` from the steps' real pace: a
+    busy machine gets fewer steps, a quiet one more (at most the configured epochs over the
+    plan's passages), so the run still ends within the budget; changes under a tenth (or 2
+    steps) are let be. `elapsed`: the run's wall time so far; `train_seconds`: of it, the
+    training steps'. Without a budget the plan stands."""
+    if plan.budget_seconds is None or step < 2:
+        return current
+    per_step = train_seconds / step
+    one_eval = plan.eval_seconds / max(1, plan.evaluations)
+    left = plan.budget_seconds - elapsed - one_eval - FINAL_SAVES * 2.0
+    fits = max(step, min(recipe.full_steps(len(plan.passages)), step + int(left // per_step)))
+    if abs(fits - current) < max(2, 0.1 * current) and fits > step:
+        return current
+    return fits

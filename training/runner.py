@@ -15,9 +15,15 @@ and bitsandbytes' paged 8-bit AdamW.
 The eval loss runs on a fixed sample of the validation set of at most
 `loregate.eval_tokens` tokens (the same examples every time, spread over the set; fewer
 on a run too short for its base and last evaluations to fit `loregate.eval_share`), with
-its own progress bar; an evaluation due at `eval_steps` waits while the evaluations so far
-took more than `loregate.eval_share` (10 %) of the training time, so evaluating never
-dominates a run. The base model's loss at step 0 and the last step are always evaluated.
+its own progress bar; an evaluation due at `eval_steps` runs only while the evaluations so
+far, it and the last step's fit in `loregate.eval_share` (10 %) of the run's projected
+training time, so evaluating never dominates a run. The base model's loss at step 0 and the
+last step are always evaluated.
+
+With a time budget (`loregate.budget_minutes`; 20 minutes by default on a CPU) the run is
+measured and planned first (training/budget.py, training/plan.py), and its total steps are
+revised as it goes from the steps' real pace, so it ends within the budget on a busy machine.
+A no-op hook per decoder layer lets Ctrl-C land inside a backward pass.
 
 Ctrl-C finishes nothing half-way, in a training step or an evaluation alike: the last
 completed optimizer step is saved as a checkpoint and `python -m training train --resume`
@@ -36,7 +42,7 @@ from typing import Any
 
 from training import layout
 from training.artifacts import write_json_atomic
-from training.budget import plan_run
+from training.budget import keep_to_budget, plan_run
 from training.chatdata import (
     Example,
     eval_sample,
@@ -60,7 +66,7 @@ from training.levers import (
     resolve_levers,
     uncompiled,
 )
-from training.loss import eval_batch_loss, summed_loss
+from training.loss import eval_batch_loss, interrupt_points, summed_loss
 from training.loss import predicted_tokens as _predicted
 from training.plan import Plan
 from training.plan import eval_token_budget as plan_eval_tokens
@@ -77,6 +83,7 @@ class TrainState:
     best_step: int | None = None
     eval_seconds: float = 0.0  # of `seconds`, spent in evaluations after step 0
     base_eval_seconds: float = 0.0  # the base model's evaluation (not part of `seconds`)
+    last_eval_seconds: float = 0.0  # the latest evaluation after step 0
 
 
 def get_lr(step: int, total: int, cfg: RunConfig) -> float:
@@ -225,6 +232,7 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
         while state.step < run.total:
             step_loss, lr = _train_step(run)
             _log_step(run, step_loss, lr)
+            keep_to_budget(run)
             if state.step == run.total or (
                 state.step % cfg.eval_steps == 0 and _eval_in_budget(run)
             ):
@@ -264,6 +272,8 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None, began: float) ->
     layers = model.get_base_model().model.layers
     if levers.compile:
         compile_decoder_layers(layers)
+    else:  # Ctrl-C lands between layers of a backward too
+        interrupt_points(layers)
     if levers.offload:  # checkpointed layers keep their input in host memory
         from training.offload import offload_checkpoints
 
@@ -287,7 +297,7 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None, began: float) ->
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.gradient_accumulation_steps))
     total = plan.steps if plan else cfg.max_steps or math.ceil(cfg.num_epochs * steps_per_epoch)
     planned = sum(len(e.input_ids) for e in train_set) * total / steps_per_epoch
-    sample = eval_sample(val_set, eval_token_budget(cfg, planned))
+    sample = eval_sample(val_set, plan.eval_tokens if plan else eval_token_budget(cfg, planned))
     val_batches = micro_batches(
         sample, cfg.eval_batch_size or cfg.micro_batch_size, cfg.seed, group_by_length=True
     )
@@ -409,11 +419,14 @@ def _log_step(run: Run, step_loss: float, lr: float) -> None:
 
 
 def _eval_in_budget(run: Run) -> bool:
-    """Whether the evaluations so far stay within `loregate.eval_share` of training time."""
+    """Whether the evaluations so far, this one and the last step's (each costing what the
+    latest took) stay within `loregate.eval_share` of the run's projected training time."""
     share, state = run.cfg.loregate.eval_share, run.state
     evaluating = state.eval_seconds + state.base_eval_seconds
     training = state.seconds - state.eval_seconds
-    if share is None or evaluating <= share * training:
+    one = state.last_eval_seconds or state.base_eval_seconds
+    whole = training * run.total / max(1, state.step)
+    if share is None or evaluating + 2 * one <= share * whole:
         return True
     if not run.eval_deferred:
         run.eval_deferred = True
@@ -431,6 +444,7 @@ def _evaluate_and_keep_best(run: Run) -> None:
     eval_loss = evaluate_loss(run.model, run.val_batches, run.pad_id, run.levers)
     spent = time.perf_counter() - began
     state.eval_seconds += spent
+    state.last_eval_seconds = spent
     state.seconds = time.perf_counter() - run.started
     if eval_loss is None:
         return
