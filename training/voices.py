@@ -150,7 +150,10 @@ def serve_args(root: Path, base: Path) -> tuple[list[str], dict]:
         why = fits_base(read_adapter(voice.adapter), base)
         (skipped.append(f"{voice.name}: {why}") if why else voices.append(voice))
     rank = rank_limit([v.rank for v in voices])
-    # one batch may mix every voice with a newly deployed one while the old one drains
+    # One slot per voice and one for a newly deployed adapter: with every slot taken by
+    # voices in steady use, vLLM would never schedule the new one and deploy's probe would
+    # wait forever. On a CPU each slot costs every token (one slot: 0.60x the base's tokens/s,
+    # two: 0.48x); `deploy --merged` serves one voice at the base's speed.
     slots = max(2, len(voices) + 1)
     args = ["--enable-lora", "--max-lora-rank", str(rank), "--max-loras", str(slots),
             "--max-cpu-loras", str(2 * slots)]
