@@ -61,8 +61,10 @@ def page(request: Request, template: str, data: Mapping[str, Any], *,
     token, fresh = csrf_token(request)
     state = desk(request)
     response: HTMLResponse = state.templates.TemplateResponse(
-        request, template, {**data, "csrf": token, "signed_in": state.guard.api_key is not None,
-                            "default_world": state.settings.world},
+        request, template, {**data, "csrf": token, "default_world": state.settings.world,
+                            # a sign-out button only where there is a session to end
+                            "signed_in": state.guard.api_key is not None
+                            and state.guard.signed_in(request)},
         status_code=status)
     if fresh:
         set_cookie(response, CSRF_COOKIE, token)

@@ -50,15 +50,24 @@ def _jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     return rows[-limit:] if limit else rows
 
 
-def curve(points: list[tuple[float, float]], width: int = 360,
+Bounds = tuple[float, float, float, float]  # steps from-to, losses from-to
+
+
+def bounds(*series: list[tuple[float, float]]) -> Bounds:
+    xs = [x for points in series for x, _ in points] or [0.0]
+    ys = [y for points in series for _, y in points] or [0.0]
+    return min(xs), max(xs), min(ys), max(ys)
+
+
+def curve(points: list[tuple[float, float]], box: Bounds, width: int = 360,
           height: int = 120) -> str:
-    """An SVG polyline's points for (step, loss) pairs, scaled into width x height."""
+    """An SVG polyline's points for (step, loss) pairs, scaled from `box` (shared by the
+    train and eval curves, so they compare) into width x height."""
     if not points:
         return ""
     step = max(1, len(points) // MAX_POINTS)
     points = points[::step]
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    x0, x1, y0, y1 = box
     sx = width / (x1 - x0) if x1 > x0 else 0.0
     sy = height / (y1 - y0) if y1 > y0 else 0.0
     return " ".join(f"{(x - x0) * sx:.1f},{height - (y - y0) * sy:.1f}" for x, y in points)
@@ -75,13 +84,13 @@ def run_view(run: Path) -> dict[str, Any]:
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     except ValueError:
         summary = {}
-    losses = [y for _, y in train + evals]
-    return {"name": run.name, "steps": len(train), "train_curve": curve(train),
-            "eval_curve": curve(evals) if len(evals) > 1 else "",
+    box = bounds(train, evals)
+    return {"name": run.name, "steps": len(train), "train_curve": curve(train, box),
+            "eval_curve": curve(evals, box) if len(evals) > 1 else "",
             "first_loss": train[0][1] if train else None,
             "last_loss": train[-1][1] if train else None,
             "best_eval_loss": summary.get("best_eval_loss"),
-            "low": min(losses, default=None), "high": max(losses, default=None),
+            "low": box[2], "high": box[3],
             "seconds": summary.get("wall_seconds") or summary.get("seconds"),
             "has_best": layout.best_adapter(run).is_dir()}
 
