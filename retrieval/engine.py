@@ -21,7 +21,15 @@ from retrieval.index import IndexReport, sync
 from retrieval.kin import KinIndex, kin_hits
 from retrieval.lexical import LexicalIndex, terms
 from retrieval.messages import recent_texts, tail_words
-from retrieval.select import Limits, Selection, assemble, corroborated, empty
+from retrieval.select import (
+    Limits,
+    Selection,
+    assemble,
+    backlinks,
+    corroborated,
+    empty,
+    linked,
+)
 from retrieval.semantic import WORDS_FLOOR, Evidence, admit, best_chunks, standing
 from retrieval.settings import RetrievalSettings
 from retrieval.store import LoreStore
@@ -56,6 +64,7 @@ class _Loaded:
     version: int
     error: str | None = None
     kin: KinIndex | None = None
+    back: dict[str, frozenset[str]] | None = None  # entry -> the entries relating to it
 
 
 class LoreEngine:
@@ -193,19 +202,27 @@ class LoreEngine:
         found = self._evidence(state, texts)
         settings = self.settings
         vouched = found.vouched(settings.support_margin, settings.support_ratio)
-        clues = found.clues(settings.support_margin, settings.support_ratio)
+        # which of two people a shared name means: the text's other words, then whoever the
+        # world links to the names that need no settling, then meaning
+        words_clue, meaning_clue = found.clues(settings.support_margin, settings.support_ratio)
+        plain = [hit.entry_id for hit in state.triggers.find(texts, chapter)
+                 if not hit.loose and not hit.weak]
+        clues = [words_clue, linked(state.world, plain, state.back) if plain else set(),
+                 meaning_clue]
         named = state.triggers.find_all(texts, chapter, clues)
         # a loose word ("the bridge") counts where something firmer or the text's other words
         # back it; one nothing backs is the everyday word, and meaning must not bring it back
-        keyword = corroborated(state.world, named.hits, clues[0])
+        keyword = corroborated(state.world, named.hits, words_clue, state.back)
         ordinary = {hit.entry_id for hit in named.hits} - {hit.entry_id for hit in keyword}
         if texts and state.kin is not None:  # "his mother", "her husband's name"
             keyword = [*keyword, *kin_hits(state.kin, texts[-1], keyword, chapter)]
         # the newest message's own evidence adds entries only where it names nobody (a key
-        # is a topic, not a name): next to a named entry, the entries "like" the scene are its
-        # neighbours, often the wrong ones. Elsewhere evidence only vouches: for a related
-        # entry, a sentence-opening "Hope", or which of two Toms.
-        named_now = any(hit.age == 0 and not hit.weak and hit.kind != "key" for hit in keyword)
+        # is a topic, not a name, and a loose word such as "the king" hardly one): next to a
+        # named entry, the entries "like" the scene are its neighbours, often the wrong ones.
+        # Elsewhere evidence only vouches: for a related entry, a sentence-opening "Hope", or
+        # which of two Toms.
+        named_now = any(hit.age == 0 and not hit.weak and not hit.loose and hit.kind != "key"
+                        for hit in keyword)
         unnamed = [] if named_now else admit(
             found, state.world.entries, threshold=settings.vector_threshold,
             margin=settings.vector_margin, alone=settings.vector_alone_margin,
@@ -330,7 +347,8 @@ class LoreEngine:
         entries = world.entries.values()
         triggers = TriggerIndex(entries)
         self._states[name] = _Loaded(world, triggers, LexicalIndex(entries), collection, chunks,
-                                     self._versions, error, KinIndex(world.entries, triggers))
+                                     self._versions, error, KinIndex(world.entries, triggers),
+                                     backlinks(world))
 
     def _on_change(self, worlds: set[str]) -> None:
         known = set(self.world_names())

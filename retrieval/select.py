@@ -11,7 +11,7 @@ the ceiling; what a scene needs is usually well under it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from retrieval.budget import SEPARATOR, Candidate, Placed, fill, trim
@@ -92,26 +92,43 @@ def assemble(
     return _place(world.name, kept, dropped, budget, count)
 
 
-def corroborated(world: World, keyword: Sequence[KeywordHit],
-                 about: Collection[str]) -> list[KeywordHit]:
+def corroborated(world: World, keyword: Sequence[KeywordHit], about: Collection[str],
+                 back: Mapping[str, Collection[str]] | None = None) -> list[KeywordHit]:
     """`keyword` without the loose hits nothing else backs. A loose phrase ("coral", "the
     bridge", "the treaty") is an everyday word as often as a name: it counts in a scene of the
     world, where the conversation also names something by a firmer trigger ("Calder relieves
     Marcus on the bridge"), or where the text's other words are about the entry or one it is
-    related to either way (`about`), but not in "the bridge would reopen before the parade"."""
-    if not any(hit.loose for hit in keyword) or any(
-            not hit.loose and not hit.weak for hit in keyword):
+    related to either way (`about`), but not in "the bridge would reopen before the parade".
+    `back`: entry -> the entries listing it as related (`backlinks`), if known."""
+    if not any(hit.loose for hit in keyword):
         return list(keyword)
-    kept = []
-    for hit in keyword:
-        entry = world.entries.get(hit.entry_id)
-        if hit.loose and entry is not None:
-            linked = {hit.entry_id, *entry.related}
-            linked.update(e.id for e in world.entries.values() if hit.entry_id in e.related)
-            if not linked & set(about):
-                continue
-        kept.append(hit)
-    return kept
+    scene = any(not hit.loose and not hit.weak for hit in keyword)
+    about = set(about)
+    return [hit for hit in keyword
+            if not hit.loose or (scene and not hit.lowered)
+            or linked(world, {hit.entry_id}, back) & about]
+
+
+def backlinks(world: World) -> dict[str, frozenset[str]]:
+    """Entry -> the entries that list it as related."""
+    back: dict[str, set[str]] = {}
+    for entry in world.entries.values():
+        for ref in entry.related:
+            back.setdefault(ref, set()).add(entry.id)
+    return {ref: frozenset(ids) for ref, ids in back.items()}
+
+
+def linked(world: World, ids: Collection[str],
+           back: Mapping[str, Collection[str]] | None = None) -> set[str]:
+    """`ids`, the entries they list as related, and the entries that list one of them."""
+    back = backlinks(world) if back is None else back
+    found = set(ids)
+    for entry_id in ids:
+        entry = world.entries.get(entry_id)
+        if entry is not None:
+            found.update(entry.related)
+        found.update(back.get(entry_id, ()))
+    return found
 
 
 def _holds(entry: Entry, chapter: int | None) -> bool:

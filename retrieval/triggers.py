@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from importlib.resources import files
 
@@ -51,6 +51,7 @@ class Trigger:
     case_sensitive: bool
     person: str  # folded name of the entry: parts shared by two people are ambiguous
     loose: bool = False  # one ordinary word, any capitals ("coral", "the bridge")
+    lowered: bool = False  # a capitalised title written in lowercase ("the king")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class KeywordHit:
     why: str = ""  # the phrase that fired, and how a shared one was resolved
     weak: bool = False  # every mention was a sentence-opening ordinary word ("Hope was...")
     loose: bool = False  # every mention was a loose phrase: one ordinary word, any capitals
+    lowered: bool = False  # every mention was a capitalised title in lowercase ("the king")
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,7 @@ class TriggerIndex:
                 # Castells" are all of them)
                 resolved = _resolve(triggers, clear, () if mention.plural else clues)
                 for trigger, why in resolved:
-                    _count(best, trigger, age, why, mention.weak, trigger.loose)
+                    _count(best, trigger, age, why, mention.weak, trigger)
                 if not resolved and age == 0:
                     unresolved.update(t.entry_id for t in triggers)
         hits = [hit for hit in best.values() if self._secondary_ok(hit.entry_id, scans)]
@@ -298,6 +300,7 @@ class TriggerIndex:
         lowercase: set[str] = set()
         named_words: list[str] = []
         ordinary_words: list[str] = []
+        firm: set[str] = set()  # entries mentioned other than as a title in lowercase
         covered = named_until = 0  # ends of the longest phrase, and name, matched so far
         last_end: dict[str, int] = {}  # entry -> end of its last mention
         for start in range(len(folded)):
@@ -320,6 +323,7 @@ class TriggerIndex:
                               if not inside_name and not (inside and t.kind == "part")
                               and last_end.get(t.entry_id, -1) <= start)
                 if fresh:
+                    firm.update(t.entry_id for t in fresh if not t.lowered)
                     weak = _weak(text, spans, start, originals[start : start + length], fresh)
                     last = folded[start + length - 1]
                     plural = not owner and stem(last) != last
@@ -335,11 +339,12 @@ class TriggerIndex:
             if trigger.entry_id not in last_end and fold(trigger.phrase) in whole:
                 mentions.append(_Mention(len(folded), (trigger,)))
                 last_end[trigger.entry_id] = len(folded)
+                firm.add(trigger.entry_id)
         for word in ordinary_words:
             folded_word = fold(word)
             for form in (folded_word, stem(folded_word)):
                 lowercase.update(self._named_by_word.get(form, ()))
-        return _Scan(tuple(mentions), frozenset(lowercase - last_end.keys()), tuple(folded),
+        return _Scan(tuple(mentions), frozenset(lowercase - firm), tuple(folded),
                      tuple(named_words), tuple(ordinary_words))
 
     @staticmethod
@@ -351,9 +356,19 @@ class TriggerIndex:
         for trigger in triggers:
             if trigger.case_sensitive and not _capitalised_as_written(trigger.phrase, seen):
                 lowercase.add(trigger.entry_id)
+                if _titled(trigger):  # "the king": the story's one king, or any king: a
+                    # topic at most, never a name, until something backs it (select.py)
+                    matching.append(replace(trigger, kind="key", loose=True, lowered=True))
             else:
                 matching.append(trigger)
         return matching
+
+
+def _titled(trigger: Trigger) -> bool:
+    """An article and one ordinary word, capitalised ("the King", "the Tower")."""
+    tokens = words(trigger.phrase)
+    return (trigger.kind != "part" and len(tokens) == 2
+            and fold(tokens[0]) in ("the", "a", "an") and is_loose_phrase(trigger.phrase))
 
 
 def _explicit_first(triggers: list[Trigger]) -> list[Trigger]:
@@ -400,22 +415,26 @@ def _resolve(triggers: tuple[Trigger, ...], clear: dict[str, int],
 
 
 def _why(trigger: Trigger) -> str:
+    if trigger.lowered:
+        return f"'{trigger.phrase}' in lowercase"
     label = {"part": "name part"}.get(trigger.kind, trigger.kind)
     return f"{label} '{trigger.phrase}'"
 
 
 def _count(best: dict[str, KeywordHit], trigger: Trigger, age: int, why: str,
-           weak: bool, loose: bool) -> None:
+           weak: bool, fired: Trigger) -> None:
     kind = "alias" if trigger.kind == "part" else trigger.kind
     seen = best.get(trigger.entry_id)
     if seen is None:
-        best[trigger.entry_id] = KeywordHit(trigger.entry_id, kind, 1, age, why, weak, loose)
+        best[trigger.entry_id] = KeywordHit(trigger.entry_id, kind, 1, age, why, weak,
+                                            fired.loose, fired.lowered)
         return
     stronger = min(seen.kind, kind, key=KINDS.index)
     reason = seen.why if KINDS.index(seen.kind) <= KINDS.index(kind) else why
     best[trigger.entry_id] = KeywordHit(trigger.entry_id, stronger, seen.count + 1,
                                         min(seen.age, age), reason, seen.weak and weak,
-                                        seen.loose and loose)
+                                        seen.loose and fired.loose,
+                                        seen.lowered and fired.lowered)
 
 
 _QUOTES = "\"“”‘’'"

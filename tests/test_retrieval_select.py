@@ -213,6 +213,20 @@ def test_a_loose_word_counts_only_where_something_backs_it():
     assert kept([bridge], about={"places/ship"}) == ["places/bridge"]  # related, either way
     weak = KeywordHit("characters/calder", "name", 1, 0, weak=True)
     assert kept([weak, coral]) == ["characters/calder"]  # a weak hit is no backing
+    # "the tower" in lowercase for "the Tower": only the text's own words can back it
+    tower = KeywordHit("places/bridge", "alias", 1, 0, loose=True, lowered=True)
+    assert kept([calder, tower]) == ["characters/calder"]
+    assert kept([calder, tower], about={"places/bridge"}) == ["characters/calder", "places/bridge"]
+
+
+def test_linked_is_one_hop_either_way():
+    from retrieval.select import backlinks, linked
+
+    w = world(make("a", related=("b",)), make("b", related=("c",)), make("c"), make("d"))
+    assert backlinks(w) == {"b": {"a"}, "c": {"b"}}
+    assert linked(w, {"b"}) == {"a", "b", "c"}
+    assert linked(w, {"d"}) == {"d"}
+    assert linked(w, {"c"}, backlinks(w)) == {"b", "c"}
 
 
 def test_a_related_entry_may_come_in_on_both_signals_ranking_it_high():

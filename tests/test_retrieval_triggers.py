@@ -106,8 +106,10 @@ def test_a_leading_article_is_flexible_in_case_and_the_rest_is_not():
     index = TriggerIndex([sensitive])
     for text in ("they crossed the Narrows", "The Narrows opened ahead.", "THE Narrows"):
         assert [h.entry_id for h in index.find([text])] == ["places/narrows"], text
-    for text in ("the river narrows", "the narrows", "The narrows"):
-        assert index.find([text]) == [], text
+    assert index.find(["the river narrows"]) == []
+    for text in ("the narrows", "The narrows"):  # a title in lowercase: loose, a topic
+        assert [(h.kind, h.loose, h.lowered) for h in index.find([text])] == [
+            ("key", True, True)], text
 
 
 def test_the_last_word_of_a_sensitive_phrase_keeps_its_capitals_even_if_small():
@@ -199,7 +201,7 @@ def test_a_capital_past_the_sentence_start_or_a_caseless_phrase_is_not_weak():
     assert weak('"Your Grace is too kind," she said.') == {"c/rook": False}
     assert weak("The old king laughs.") == {"c/rook": False}  # fires however it is written
     assert weak("Hope was all she had.") == {"places/hope": True}
-    assert weak("The rook flew off.") == {}
+    assert [h.lowered for h in index.find(["The rook flew off."])] == [True]
 
 
 def test_a_family_name_in_the_plural_is_nobody_and_an_unsettled_name_is_reported():
@@ -241,3 +243,14 @@ def test_one_ordinary_word_in_lowercase_is_a_loose_trigger():
     assert {h.entry_id: h.loose for h in index.find(["the coral roots"])} == {"tech/coral": False}
     assert {h.entry_id: h.loose for h in index.find(["Lift-coral"])} == {"tech/coral": False}
     assert {h.entry_id: h.loose for h in index.find(["at the Helm"])} == {"places/bridge": False}
+
+
+def test_a_capitalised_title_in_lowercase_is_loose_and_lowered():
+    king = make("c/aldric", "Aldric Varre", aliases=["the King"])
+    index = TriggerIndex([king, PATIENCE])
+    hit = index.find(["She carries the king up the stairs."])[0]
+    assert (hit.entry_id, hit.kind, hit.loose, hit.lowered) == ("c/aldric", "key", True, True)
+    assert index.ordinary_uses("She carries the king up the stairs.") == {"c/aldric"}
+    hit = index.find(["She bows to the King."])[0]
+    assert (hit.loose, hit.lowered) == (False, False)
+    assert index.find(["She ran out of patience."]) == []  # one word: the everyday word
