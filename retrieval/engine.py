@@ -8,6 +8,7 @@ while the watcher re-indexes.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -223,14 +224,23 @@ class LoreEngine:
         # which of two Toms.
         named_now = any(hit.age == 0 and not hit.weak and not hit.loose and hit.kind != "key"
                         for hit in keyword)
-        unnamed = [] if named_now else admit(
-            found, state.world.entries, threshold=settings.vector_threshold,
-            margin=settings.vector_margin, alone=settings.vector_alone_margin,
-            words_ratio=settings.words_ratio,
-            words_min=settings.words_min, words_support=settings.support_ratio,
-            top_k=settings.vector_top_k,
-            exclude=(state.triggers.ordinary_uses(texts[-1]) | named.unresolved | ordinary)
-            if texts else ())
+        exclude = (state.triggers.ordinary_uses(texts[-1]) | named.unresolved | ordinary
+                   if texts else set())
+        if named_now:  # only a description the text's other words point at unmistakably
+            # ("the old Arcturian who leads the bloc against any treaty"): its rarer words,
+            # the names left out, far above the field
+            unnamed = admit(Evidence(words=found.context), state.world.entries,
+                            threshold=2.0, margin=2.0, alone=2.0,
+                            words_ratio=settings.words_named_ratio,
+                            words_min=settings.words_min, words_support=math.inf,
+                            top_k=min(1, settings.vector_top_k), exclude=exclude)
+        else:
+            unnamed = admit(
+                found, state.world.entries, threshold=settings.vector_threshold,
+                margin=settings.vector_margin, alone=settings.vector_alone_margin,
+                words_ratio=settings.words_ratio,
+                words_min=settings.words_min, words_support=settings.support_ratio,
+                top_k=settings.vector_top_k, exclude=exclude)
         return assemble(state.world, keyword, unnamed, chapter=chapter, budget=budget,
                         count=self._counter(), limits=self._limits,
                         vouched=vouched, agreed=found.agreed())

@@ -112,6 +112,11 @@ class RetrievalSettings(BaseSettings):
         "in by its words alone (a description that shares its rarer words)."
     )
     words_min: float = Field(8.0, ge=0, description="Least BM25 score for that.")
+    words_named_ratio: float = Field(
+        4.0, gt=0, description="How many times the field's BM25 score, counting the message's "
+        "words other than names, an entry needs to come in by them next to named entries (a "
+        "description beside a name: 'the old Arcturian who leads the bloc')."
+    )
     support_ratio: float = Field(
         2.5, gt=0, description="How many times the field's BM25 score with which words vouch "
         "for a related entry or a sentence-opening ordinary-word name."

@@ -184,3 +184,15 @@ def test_watch_reindexes_on_save(tmp_path):
         engine.stop_watching()
         engine.close()
     assert not any(t.name == "lore-watch" for t in threading.enumerate())
+
+
+def test_next_to_a_name_only_an_unmistakable_description_comes_in(engine):
+    def picked(text: str) -> dict[str, str]:
+        return {h.id: h.trigger for h in engine.search("tiny", text).entries}
+
+    # the words other than names point at the greenhouse far above the rest of the world
+    described = picked("Elena, the engineer, rubs her grey arm on the ship among the tomato "
+                       "vines and lettuce beds under the violet lamps, in the wet soil smell.")
+    assert described.get("places/greenhouse") == "vector"
+    assert "places/greenhouse" not in picked("Elena, the engineer, eats a tomato on the ship "
+                                             "and rubs her grey arm.")
