@@ -185,7 +185,8 @@ def main() -> int:
         gateway.wait_healthy(timeout=600)
         # one write, so whoever waits for the banner finds the Continue config with it
         print(f"\n[serve] ready. Gateway: http://127.0.0.1:{GATEWAY_PORT}/v1   "
-              f"vLLM: http://127.0.0.1:{VLLM_PORT}/v1   logs: {LOGS}\n\n{continue_config()}"
+              f"vLLM: http://127.0.0.1:{VLLM_PORT}/v1   logs: {LOGS}\n"
+              f"[serve] desk: http://127.0.0.1:{GATEWAY_PORT}/desk\n\n{continue_config()}"
               "\n\n[serve] Ctrl-C stops both.", flush=True)
         served = _model_target()
         while True:

@@ -206,3 +206,24 @@ def test_the_desk_modules_stay_small() -> None:
     for module in (REPO / "gateway" / "desk").glob("*.py"):
         assert len(module.read_text().splitlines()) < 400, module
     assert os.access(REPO / "scripts" / "install_browser.sh", os.X_OK)
+
+
+def test_recent_shows_what_was_injected_and_the_continuity_findings() -> None:
+    from gateway.desk.recent import recent_view
+    from retrieval import LoreHit
+
+    metrics = Metrics()
+    record = RequestRecord("chat", metrics, request_id="req-1", world="scifi_world",
+                           voice="narrator", chapter=12, lore_tokens=40,
+                           lore_context="World lore: Elena Vasquez...",
+                           lore_hits=[LoreHit("characters/elena-vasquez", "Elena Vasquez", 1.0,
+                                              "alias", 40, "alias 'Elena'")])
+    record.first_byte_at = record.started + 0.0123
+    record.finish()
+    store = {"req-1": {"count": 1, "findings": [{"kind": "attribute", "quote": "her right arm",
+                                                 "message": "Elena's replaced arm is the left"}]}}
+    row = recent_view(list(metrics.recent), store, 10)["requests"][0]
+    assert row["entries"][0]["why"] == "alias 'Elena'" and row["chapter"] == 12
+    assert row["context"] == "World lore: Elena Vasquez..."
+    assert row["ttft_ms"] == 12.3 and row["voice"] == "narrator"
+    assert row["findings_count"] == 1 and row["findings"][0]["kind"] == "attribute"

@@ -4,6 +4,7 @@ voices.py) and `page()` renders it, or returns it as JSON with `?format=json`.""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Depends, Request
@@ -148,7 +149,8 @@ async def edit_save(request: Request, name: str) -> Response:
     if error:
         return page(request, "edit.html", {**_edit_data(world, target, text, []),
                                            "saved": True, "reindex_error": error})
-    return RedirectResponse(f"/desk/world/{name}/edit?file={target.relative}&saved=true", 303)
+    return RedirectResponse(f"/desk/world/{name}/edit?file={quote(target.relative)}&saved=true",
+                            303)
 
 
 def _reindex(state: GatewayState, name: str) -> str | None:
