@@ -1,6 +1,8 @@
-"""The labelled requests of both sample worlds, with the real model, the default settings and
-each world's own budget (world.yaml): tests/data/retrieval_cases.yaml against
-worlds/scifi_world and tests/data/harbour_cases.yaml against worlds/harbour_world.
+"""The labelled requests of the three sample worlds, with the real model, the default settings
+and each world's own budget (world.yaml): tests/data/retrieval_cases.yaml against
+worlds/scifi_world, tests/data/harbour_cases.yaml against worlds/harbour_world and
+tests/data/court_cases.yaml against worlds/court_world (written before the engine ever ran on
+it: the held-out check on tuning done against the other two).
 
 A case is right when every `named` entry is selected by the request itself (any trigger but
 `related`), no `absent` entry is selected, and an `only_always` case gets nothing but the
@@ -8,7 +10,8 @@ always-entries. Per world, the goals: recall of named + described entries >= 0.9
 violations (cases that inject an absent entry, or anything but the always-entries where only
 those may go in) <= 0.05; clean negatives (only_always cases that get only the
 always-entries) >= 0.95; mean injected lore tokens <= 1,200. The tests hold the engine to
-floors below them (see GOALS).
+floors (see GOALS): the goals where they are met on every world, else what was reached less
+about one case of slack.
 scripts/bench_retrieval.py reports the same figures per kind."""
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ KINDS = ("name", "alias", "title", "possessive", "first-name", "described", "rel
 
 # The issue's goals, which the report prints next to each figure...
 GOALS = {"recall": 0.97, "violations": 0.05, "clean negatives": 0.95, "mean tokens": 1200}
-# ...and the floors the engine must keep on both worlds: what it reached when these sets were
-# written, less about one case of slack, so that a change that makes precision worse fails
-# here. Raise them as the engine gets closer to the goals (README, "Lore selection").
-RECALL_MIN = 0.90
+# ...and the floors the engine must keep on every world, so that a change that makes precision
+# worse fails here: the goals where every world meets them (violations, clean negatives, tokens)
+# and otherwise what the engine reached, less about one case of slack (recall: 0.945 on
+# scifi_world, 0.949 harbour_world, 0.973 court_world). Raise them as the engine gets closer
+# to the goals (README, "Lore selection").
+RECALL_MIN = 0.93
 VIOLATIONS_MAX = GOALS["violations"]
-CLEAN_NEGATIVES_MIN = 0.80
+CLEAN_NEGATIVES_MIN = GOALS["clean negatives"]
 MEAN_TOKENS_MAX = GOALS["mean tokens"]
 
 
