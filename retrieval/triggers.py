@@ -11,6 +11,11 @@ as writers use them. A part (or alias) that names two different people is ambigu
 goes to the one the conversation names unambiguously, most recently first, and to nobody
 when it names neither (a guess would put the wrong person in the scene).
 
+A loose phrase, one ordinary word in lowercase ("coral", "the bridge"), and a capitalised
+title written in lowercase ("the king" for "the King") fire marked `loose`: whether anything
+backs them is for `select.corroborated` to judge. A capitalised ordinary word that may owe its
+capital to the sentence it opens ("Hope was all she had") is marked `weak`.
+
 Entries may narrow their triggers (World Info style): `secondary_keys` with and_any / and_all
 / not_any / not_all logic, `scan_depth` (newest messages only), `whole_words: false`.
 Everything here is pure: build a `TriggerIndex` from entries and call `find(texts)`.
