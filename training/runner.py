@@ -431,9 +431,10 @@ def _eval_in_budget(run: Run) -> bool:
     if not run.eval_deferred:
         run.eval_deferred = True
         run.bar.write(
-            f"step {state.step}: evaluation deferred; evaluations took {evaluating:.0f}s "
-            f"against {training:.0f}s of training, over loregate.eval_share {share:.0%} (lower "
-            "loregate.eval_tokens or raise eval_steps to evaluate more often)"
+            f"step {state.step}: evaluation deferred; evaluations took {evaluating:.0f}s, and "
+            f"this one and the last (~{one:.0f}s each) would go over loregate.eval_share "
+            f"{share:.0%} of ~{whole:.0f}s of training (lower loregate.eval_tokens or raise "
+            "eval_steps to evaluate more often)"
         )
     return False
 
