@@ -20,9 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from gateway import GatewaySettings, build_app
 from gateway.desk.voices import VoicePaths
+from tests.adapters import fake_adapter
 from tests.fakes.gateway import FakeEngine
 from tests.fakes.live_server import serve
 from tests.fakes.upstream import Behaviour, build_fake_upstream
@@ -31,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "docs" / "desk"
 WORLD = "scifi_world"
 KEY = "desk-test-key"
+VOICE = "narrator"
 READY_TIMEOUT_S = 300  # the first index build of scifi_world, on a busy 2-core machine
 
 
@@ -65,22 +68,32 @@ class Stack:
 
 
 def _fake_training(root: Path) -> VoicePaths:
-    """A run with a loss curve and a voice with a history, as training writes them."""
-    run = root / "checkpoints" / "run-20261201-101500"
-    (run / "best").mkdir(parents=True)
+    """Two runs (the newer with a loss curve) and a voice that serves the newer one, with its
+    history, as training and deploy leave them; a run config that keeps deploy in `root`."""
+    base = root / "base"
+    base.mkdir()
+    (base / "config.json").write_text(json.dumps({"hidden_size": 64, "intermediate_size": 128}))
+    runs, voices = root / "checkpoints", root / "voices"
+    first = fake_adapter(runs, "run-20261201-090000").resolve()
+    second = fake_adapter(runs, "run-20261201-101500").resolve()
     lines = [{"step": s, "loss": 3.2 * 0.97 ** s + 0.02 * (s % 3), "lr": 2e-3}
              for s in range(1, 61)]
     lines += [{"step": s, "eval_loss": 3.3 * 0.98 ** s} for s in range(0, 61, 10)]
-    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    (run / "summary.json").write_text(json.dumps({"best_eval_loss": 2.88, "wall_seconds": 412}))
-    voice = root / "voices" / "narrator"
-    voice.mkdir(parents=True)
-    (voice / "current").symlink_to(run / "best")
-    (voice / "history.jsonl").write_text(json.dumps(
-        {"at": "2026-12-01T10:30:00+00:00", "target": str(run / "best"),
-         "previous": None}) + "\n")
-    return VoicePaths(repo=REPO, runs=root / "checkpoints", reports=REPO / "scripts" / "results",
-                      voices=root / "voices")
+    (second.parent / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (second.parent / "summary.json").write_text(json.dumps({"best_eval_loss": 2.88,
+                                                            "wall_seconds": 412}))
+    (voices / VOICE).mkdir(parents=True)
+    (voices / VOICE / "current").symlink_to(second)
+    (voices / VOICE / "history.jsonl").write_text("".join(json.dumps(x) + "\n" for x in (
+        {"at": "2026-12-01T09:10:00+00:00", "target": str(first), "previous": None},
+        {"at": "2026-12-01T10:30:00+00:00", "target": str(second), "previous": str(first)})))
+    config = root / "train.yaml"
+    config.write_text(yaml.safe_dump({
+        "extends": str(REPO / "configs" / "train_embedded.yaml"), "base_model": str(base),
+        "output_dir": str(runs),
+        "loregate": {"merged_dir": str(root / "merged"), "voices_dir": str(voices)}}))
+    return VoicePaths(repo=REPO, runs=runs, reports=REPO / "scripts" / "results",
+                      voices=voices, config=config)
 
 
 @contextlib.contextmanager
@@ -305,14 +318,26 @@ def test_writes_are_refused_without_the_key(keyed: Stack, page: Any) -> None:
 
 
 # -- Voices -------------------------------------------------------------------------------
-def test_voices_show_runs_reports_and_what_is_deployed(stack: Stack, page: Any) -> None:
+def test_voices_show_runs_reports_and_roll_back(stack: Stack, page: Any, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = stack.app.state.desk.voice_paths
     page.goto(stack.url + "/desk/voices")
-    voice = page.locator(".voice[data-voice='narrator']")
-    assert "run-20261201-101500" in voice.inner_text()
-    assert voice.locator("button.rollback").is_visible()
+    voice = page.locator(f".voice[data-voice='{VOICE}']")
+    assert "serves run-20261201-101500" in voice.inner_text()
     points = page.locator("svg.curve polyline.train").get_attribute("points") or ""
     assert len(points.split()) == 60
     assert page.locator("svg.curve polyline.eval").count() == 1
     reports = page.locator(".report")
     assert reports.count() >= 1 and "overall style score" in reports.first.inner_text()
     shot(page, "voices")
+
+    # the real `python -m training deploy --voice narrator --rollback`, kept off any vLLM
+    monkeypatch.setenv("LOREGATE_VLLM_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("LOREGATE_RUN_DIR", str(tmp_path / "run"))
+    voice.locator("button.rollback").click()
+    output = page.inner_text("#rollback-output")
+    assert "deploy: voice 'narrator'" in output, output
+    link = paths.voices / VOICE / "current"
+    assert link.resolve().parent.name == "run-20261201-090000"
+    assert "serves run-20261201-090000" in page.locator(
+        f".voice[data-voice='{VOICE}']").inner_text()

@@ -34,6 +34,7 @@ class VoicePaths:
     runs: Path  # checkpoints/
     reports: Path  # scripts/results/ (style_*.json + .md + plots)
     voices: Path  # voices/
+    config: Path | None = None  # the run config deploy reads; None: its default
 
 
 def _jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
@@ -150,10 +151,12 @@ def rollback(paths: VoicePaths, voice: str) -> tuple[bool, str]:
     if not VOICE_NAME.match(voice):
         return False, f"{voice!r} is not a voice name"
     env = {**os.environ, layout.VOICES_ENV: str(paths.voices)}
+    command = [sys.executable, "-m", "training", "deploy", "--voice", voice, "--rollback"]
+    if paths.config is not None:
+        command += ["--config", str(paths.config)]
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "training", "deploy", "--voice", voice, "--rollback"],
-            cwd=paths.repo, env=env, capture_output=True, text=True,
+            command, cwd=paths.repo, env=env, capture_output=True, text=True,
             timeout=ROLLBACK_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         return False, f"the rollback did not finish within {ROLLBACK_TIMEOUT_S} s"
