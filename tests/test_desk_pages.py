@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -88,22 +89,45 @@ def test_validation_uses_the_parser_and_the_worlds_ids(world: Path) -> None:
     assert edit.validate(ENTRY, target, loaded) == []
 
 
+def _base(html: str) -> str:
+    match = re.search(r'name="base" value="([0-9a-f]+)"', html)
+    assert match, "the edit form carries the file's fingerprint"
+    return match.group(1)
+
+
 def test_the_edit_route_writes_nothing_when_invalid(desk_client: Any, world: Path) -> None:
     client = desk_client(world.parent)
     file = world / "places" / "sel.md"
     before = file.read_bytes()
     page = client.get("/desk/world/scifi_world/edit", params={"file": "places/sel.md"})
     assert page.status_code == 200
-    csrf = client.cookies["loregate_csrf"]
-    answer = client.post("/desk/world/scifi_world/edit", data={
-        "csrf": csrf, "file": "places/sel.md", "text": "---\nname: [Sel\n---\nText\n"})
+    form = {"csrf": client.cookies["loregate_csrf"], "file": "places/sel.md",
+            "base": _base(page.text)}
+    answer = client.post("/desk/world/scifi_world/edit",
+                         data={**form, "text": "---\nname: [Sel\n---\nText\n"})
     assert answer.status_code == 422 and "bad YAML" in answer.text
     assert file.read_bytes() == before
-    answer = client.post("/desk/world/scifi_world/edit", data={
-        "csrf": csrf, "file": "places/sel.md", "text": ENTRY.replace("\n", "\r\n")},
-        follow_redirects=False)
+    answer = client.post("/desk/world/scifi_world/edit",
+                         data={**form, "text": ENTRY.replace("\n", "\r\n")},
+                         follow_redirects=False)
     assert answer.status_code == 303
     assert file.read_text() == ENTRY  # LF kept on disk
+
+
+def test_a_file_changed_on_disk_since_the_form_opened_is_not_overwritten(
+        desk_client: Any, world: Path) -> None:
+    client = desk_client(world.parent)
+    file = world / "places" / "sel.md"
+    page = client.get("/desk/world/scifi_world/edit", params={"file": "places/sel.md"})
+    theirs = ENTRY.replace("innermost", "outermost")
+    file.write_text(theirs)  # the writer's own editor saved meanwhile
+    form = {"csrf": client.cookies["loregate_csrf"], "file": "places/sel.md", "text": ENTRY}
+    answer = client.post("/desk/world/scifi_world/edit", data={**form, "base": _base(page.text)})
+    assert answer.status_code == 409 and "changed on disk" in answer.text
+    assert file.read_text() == theirs
+    again = client.post("/desk/world/scifi_world/edit",  # "save again" replaces it, knowingly
+                        data={**form, "base": _base(answer.text)}, follow_redirects=False)
+    assert again.status_code == 303 and file.read_text() == ENTRY
 
 
 # -- who may use it ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ as the loader reads it; a link that leads out is refused.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -59,6 +60,12 @@ def validate(text: str, target: Target, world: World) -> list[Problem]:
     missing = [ref for ref in entry.related if ref not in world.entries and ref != own]
     return [Problem(entry.related_lines.get(ref, 2), f"related: no entry '{ref}' in this world")
             for ref in missing]
+
+
+def fingerprint(real: Path) -> str:
+    """What the file held when the form was opened: a save over a file that changed on disk
+    since (the writer's editor saved it too) is stopped and shown, not silently lost."""
+    return hashlib.sha256(real.read_bytes()).hexdigest()[:20]
 
 
 def write_atomically(real: Path, text: str) -> None:

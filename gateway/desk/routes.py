@@ -18,6 +18,7 @@ from gateway.desk.world import entry_view, world_view
 from gateway.errors import APIError
 from gateway.state import GatewayState
 from retrieval import RetrievalError, World
+from retrieval.entry import Problem
 
 RECENT_SHOWN = 100
 
@@ -109,11 +110,11 @@ async def entry_page(request: Request, name: str, entry_id: str) -> Response:
 
 
 # -- Edit -------------------------------------------------------------------------------
-def _edit_data(world: World, target: edit.Target, text: str,
+def _edit_data(world: World, target: edit.Target, text: str, base: str,
                problems: list[Any], saved: bool = False) -> dict[str, Any]:
     return {"world": world.name, "file": target.relative, "text": text, "saved": saved,
             "problems": [{"line": p.line, "message": p.message} for p in problems],
-            "entry": edit.entry_id(target.relative)}
+            "entry": edit.entry_id(target.relative), "base": base}
 
 
 @router.get("/desk/world/{name}/edit")
@@ -124,9 +125,10 @@ async def edit_form(request: Request, name: str, file: str, saved: bool = False)
     try:
         target = edit.resolve_target(world.root, file)
         text = target.real.read_text(encoding="utf-8")
+        base = edit.fingerprint(target.real)
     except (edit.EditRefused, OSError, UnicodeDecodeError) as exc:
         return page(request, "error.html", {"error": str(exc)}, status=403)
-    return page(request, "edit.html", _edit_data(world, target, text, [], saved))
+    return page(request, "edit.html", _edit_data(world, target, text, base, [], saved))
 
 
 @router.post("/desk/world/{name}/edit")
@@ -139,16 +141,23 @@ async def edit_save(request: Request, name: str) -> Response:
         target = edit.resolve_target(world.root, form.get("file", ""))
     except edit.EditRefused as exc:
         return page(request, "error.html", {"error": str(exc)}, status=403)
-    text = edit.normalise(form.get("text", ""))
+    text, base = edit.normalise(form.get("text", "")), form.get("base", "")
+    now = edit.fingerprint(target.real)
+    if base != now:  # changed on disk since the form was opened: show it, write nothing
+        changed = Problem(1, "the file changed on disk since this page was opened; nothing "
+                          "was written. Save again to replace it with the text below, or "
+                          "reload the page to see the file as it is now.")
+        return page(request, "edit.html", _edit_data(world, target, text, now, [changed]),
+                    status=409)
     problems = edit.validate(text, target, world)
     if problems:  # nothing is written: the writer fixes it here
-        return page(request, "edit.html", _edit_data(world, target, text, problems),
+        return page(request, "edit.html", _edit_data(world, target, text, base, problems),
                     status=422)
     await anyio.to_thread.run_sync(edit.write_atomically, target.real, text)
     error = await anyio.to_thread.run_sync(_reindex, _gateway(request), name)
     if error:
-        return page(request, "edit.html", {**_edit_data(world, target, text, []),
-                                           "saved": True, "reindex_error": error})
+        data = _edit_data(world, target, text, edit.fingerprint(target.real), [], saved=True)
+        return page(request, "edit.html", {**data, "reindex_error": error})
     return RedirectResponse(f"/desk/world/{name}/edit?file={quote(target.relative)}&saved=true",
                             303)
 
