@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import json
 import shutil
 import subprocess
@@ -134,9 +135,23 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def shot(page: Any, name: str) -> None:
+def shot(page: Any, name: str, mask: list[Any] | None = None) -> None:
+    """docs/desk/<name>.png; `mask` covers what changes run to run (clock times), so the
+    picture in the repository changes only when the page does."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+    png = page.screenshot(full_page=False, mask=mask or [], mask_color="#e2e4e8",
+                          animations="disabled", caret="hide")
+    path = SHOTS / f"{name}.png"
+    # Chromium's PNG bytes vary for the same pixels: rewrite only a picture that changed
+    if not path.is_file() or _pixels(path.read_bytes()) != _pixels(png):
+        path.write_bytes(png)
+
+
+def _pixels(png: bytes) -> tuple[tuple[int, int], bytes]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        return image.size, image.convert("RGB").tobytes()
 
 
 def visible_ids(page: Any) -> set[str]:
@@ -226,7 +241,7 @@ def test_the_dry_run_shows_exactly_what_would_be_injected(stack: Stack, page: An
 # -- Recent -------------------------------------------------------------------------------
 def test_a_request_through_the_gateway_appears_under_recent(stack: Stack, page: Any) -> None:
     with httpx.stream("POST", stack.url + "/v1/chat/completions", headers={
-            "X-Story-Chapter": "12"}, json={
+            "X-Story-Chapter": "12", "X-Request-Id": "desk-test-recent"}, json={
             "model": "loregate", "stream": True, "max_tokens": 20,
             "messages": [{"role": "user", "content": "Elena checks her arm before the storm."}],
     }) as response:
@@ -245,7 +260,8 @@ def test_a_request_through_the_gateway_appears_under_recent(stack: Stack, page: 
     block = row.locator("pre.block")
     assert block.is_visible()
     assert "Elena Vasquez" in block.inner_text()
-    shot(page, "recent")
+    shot(page, "recent", mask=[page.locator(".time"), page.locator(".ttft"),
+                               page.locator(".lore-ms")])
 
 
 # -- Edit --------------------------------------------------------------------------------
@@ -323,7 +339,7 @@ def test_voices_show_runs_reports_and_roll_back(stack: Stack, page: Any, tmp_pat
     paths = stack.app.state.desk.voice_paths
     page.goto(stack.url + "/desk/voices")
     voice = page.locator(f".voice[data-voice='{VOICE}']")
-    assert "serves run-20261201-101500" in voice.inner_text()
+    assert "serves run-20261201-101500/best" in voice.inner_text()
     points = page.locator("svg.curve polyline.train").get_attribute("points") or ""
     assert len(points.split()) == 60
     assert page.locator("svg.curve polyline.eval").count() == 1
@@ -339,5 +355,5 @@ def test_voices_show_runs_reports_and_roll_back(stack: Stack, page: Any, tmp_pat
     assert "deploy: voice 'narrator'" in output, output
     link = paths.voices / VOICE / "current"
     assert link.resolve().parent.name == "run-20261201-090000"
-    assert "serves run-20261201-090000" in page.locator(
+    assert "serves run-20261201-090000/best" in page.locator(
         f".voice[data-voice='{VOICE}']").inner_text()

@@ -123,12 +123,25 @@ def reports_view(root: Path) -> list[dict[str, Any]]:
     return reports
 
 
+def adapter_label(path: str | None) -> str | None:
+    """`run-20261201-101500/best` for an adapter folder: what a writer tells runs apart by
+    (the full path goes in the page's tooltip)."""
+    if not path:
+        return None
+    adapter = Path(path)
+    return f"{layout.run_name(adapter)}/{adapter.name}" if adapter.name in (
+        layout.BEST, layout.FINAL) else adapter.name
+
+
 def _voice(root: Path, name: str) -> dict[str, Any]:
     link = layout.voice_link(root, name)
     target = os.readlink(link) if link.is_symlink() else None
     serving = link.resolve() if target else None
-    history = _jsonl(layout.voice_history(root, name), MAX_HISTORY)
+    history = [{**h, "target_label": adapter_label(h.get("target")),
+                "previous_label": adapter_label(h.get("previous"))}
+               for h in _jsonl(layout.voice_history(root, name), MAX_HISTORY)]
     return {"name": name, "target": str(serving) if serving else None,
+            "label": adapter_label(str(serving)) if serving else None,
             "run": layout.run_name(serving) if serving else None,
             "broken": bool(target) and not (serving and serving.is_dir()),
             "history": list(reversed(history)),
