@@ -293,6 +293,23 @@ def test_a_bad_edit_is_refused_and_a_good_one_is_selected(stack: Stack, page: An
     assert hit_rows(page).get("tech/lift-coral") == "key"
 
 
+def test_a_change_made_in_another_editor_is_flagged_and_reindexed(stack: Stack,
+                                                                  page: Any) -> None:
+    file = stack.worlds / WORLD / "places" / "oru.md"
+    text = file.read_text()
+    assert "keys: [" in text
+    page.goto(stack.url + f"/desk/world/{WORLD}")
+    assert page.locator("#stale").count() == 0
+    file.write_text(text.replace("keys: [", "keys: [amber lighthouse, ", 1))  # not via the desk
+    page.reload()
+    assert "Files changed on disk" in page.inner_text("#stale")
+    page.click("#reindex")
+    assert page.url.endswith(f"/desk/world/{WORLD}")
+    assert page.locator("#stale").count() == 0
+    _ask(page, stack.url, "The amber lighthouse turned over the bay.")
+    assert hit_rows(page).get("places/oru") == "key"
+
+
 def test_an_edit_outside_the_world_is_refused(stack: Stack, page: Any, tmp_path: Path) -> None:
     outside = tmp_path / "outside.md"
     outside.write_text("---\nname: Outside\n---\nNot part of any world.\n")

@@ -130,6 +130,23 @@ def test_a_file_changed_on_disk_since_the_form_opened_is_not_overwritten(
     assert again.status_code == 303 and file.read_text() == ENTRY
 
 
+def test_problems_are_what_check_reports_on_disk_now(desk_client: Any, world: Path) -> None:
+    client = desk_client(world.parent)
+    assert client.get("/desk/world/scifi_world?format=json").json()["problems"] == []
+    broken = world / "places" / "broken.md"
+    broken.write_text("---\nname: Broken\naliases: [x\n---\nText.\n")
+    problems = client.get("/desk/world/scifi_world?format=json").json()["problems"]
+    checked = load_world(world).issues  # what `python -m retrieval check` prints
+    assert [(p["file"], p["line"]) for p in problems] == [
+        (i.file.relative_to(world).as_posix(), i.line) for i in checked]
+    assert problems[0]["file"] == "places/broken.md"
+    assert "bad YAML" in problems[0]["message"]
+    page = client.get("/desk/world/scifi_world").text
+    assert "/desk/world/scifi_world/edit?file=places/broken.md" in page  # fix it right here
+    broken.write_text("---\nname: Broken\naliases: [x]\n---\nText.\n")  # fixed elsewhere
+    assert client.get("/desk/world/scifi_world?format=json").json()["problems"] == []
+
+
 # -- who may use it ---------------------------------------------------------------------
 def test_every_post_needs_the_csrf_token(desk_client: Any, world: Path) -> None:
     client = desk_client(world.parent)

@@ -14,7 +14,7 @@ from gateway.desk import ask, edit, voices
 from gateway.desk.recent import recent_view
 from gateway.desk.security import SESSION_COOKIE, safe_next, set_cookie
 from gateway.desk.state import checked_form, desk, page, read_form
-from gateway.desk.world import entry_view, world_view
+from gateway.desk.world import entry_view, is_stale, world_view
 from gateway.errors import APIError
 from gateway.state import GatewayState
 from retrieval import RetrievalError, World
@@ -91,10 +91,22 @@ async def world_page(request: Request, name: str, q: str = "",
     world = await _world(request, name)
     if isinstance(world, Response):
         return world
-    problems = await anyio.to_thread.run_sync(desk(request).worlds.problems, world)
-    data = world_view(world, problems, _gateway(request).lore.world_names(), query=q,
+    disk = await anyio.to_thread.run_sync(desk(request).worlds.on_disk, name)
+    data = world_view(world, disk.problems, _gateway(request).lore.world_names(), query=q,
                       chapter=chapter)
-    return page(request, "world.html", data)
+    return page(request, "world.html", {**data, "stale": is_stale(world, disk.world)})
+
+
+@router.post("/desk/world/{name}/reindex")
+async def reindex(request: Request, name: str) -> Response:
+    """Read the world's changed files into the engine now (for edits made elsewhere)."""
+    await checked_form(request)
+    if name not in _gateway(request).lore.world_names():
+        return _not_found(request, f"No world '{name}'.")
+    error = await anyio.to_thread.run_sync(_reindex, _gateway(request), name)
+    if error:
+        return page(request, "error.html", {"error": f"Re-indexing failed: {error}"}, 500)
+    return RedirectResponse(f"/desk/world/{name}", 303)
 
 
 @router.get("/desk/world/{name}/entry/{entry_id:path}")
@@ -105,8 +117,8 @@ async def entry_page(request: Request, name: str, entry_id: str) -> Response:
     entry = world.entries.get(entry_id)
     if entry is None:
         return _not_found(request, f"No entry '{entry_id}' in {name}.")
-    problems = await anyio.to_thread.run_sync(desk(request).worlds.problems, world)
-    return page(request, "entry.html", entry_view(world, entry, problems))
+    disk = await anyio.to_thread.run_sync(desk(request).worlds.on_disk, name)
+    return page(request, "entry.html", entry_view(world, entry, disk.problems))
 
 
 # -- Edit -------------------------------------------------------------------------------

@@ -4,44 +4,85 @@ show the same thing; the templates only loop over them."""
 
 from __future__ import annotations
 
+import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from retrieval.continuity.cli import fact_issues
 from retrieval.entry import ENTRY_TYPES
-from retrieval.world import Entry, World, WorldIssue, load_world
+from retrieval.world import Entry, ParseCache, World, WorldIssue, load_world
+
+Stamp = tuple[tuple[str, int, int], ...]  # (path, mtime_ns, size) of every entry file
+
+
+@dataclass(frozen=True)
+class OnDisk:
+    stamp: Stamp
+    world: World
+    problems: list[WorldIssue]  # what `python -m retrieval check` prints, in file order
 
 
 class WorldSource:
-    """The world as the engine loaded it (what requests see), else as it is on disk.
+    """The world as the engine loaded it (what requests see), and as it is on disk (what
+    `python -m retrieval check` sees).
 
-    The engine's loaded world is read when it is ready, so the page shows what selection
-    uses; before that (the index still building) or with a fake engine, the folder is parsed
-    directly. Problems are computed once per loaded world: the fact check is the slow part.
+    Entries come from the engine once it is ready, so the page shows what selection uses;
+    before that, or with a fake engine, from the folder. Problems always come from the folder:
+    a file fixed in another editor drops off the list at the next page view. The folder is
+    re-read only when a file's size or time changed (one stat per file), and then only the
+    changed files are parsed again (the loader's parse cache).
     """
 
     def __init__(self, worlds_dir: Path, max_entry_bytes: int) -> None:
         self.worlds_dir = worlds_dir
         self.max_entry_bytes = max_entry_bytes
-        self._problems: dict[str, tuple[World, list[WorldIssue]]] = {}
-        self._lock = threading.Lock()
+        self._disk: dict[str, OnDisk] = {}
+        self._caches: dict[str, ParseCache] = {}
+        self._lock = threading.Lock()  # one re-read at a time: the parse cache is shared
 
     def load(self, engine: Any, name: str, ready: bool) -> World:
         if ready and hasattr(engine, "world"):
             return engine.world(name)
-        return load_world(self.worlds_dir / name, max_entry_bytes=self.max_entry_bytes)
+        return self.on_disk(name).world
 
-    def problems(self, world: World) -> list[WorldIssue]:
+    def on_disk(self, name: str) -> OnDisk:
+        root = self.worlds_dir / name
+        stamp = _stamp(root)
         with self._lock:
-            cached = self._problems.get(world.name)
-            if cached is not None and cached[0] is world:
-                return cached[1]
-        found = sorted([*world.issues, *fact_issues(world)],
-                       key=lambda issue: (str(issue.file), issue.line))
-        with self._lock:
-            self._problems[world.name] = (world, found)
-        return found
+            known = self._disk.get(name)
+            if known is not None and known.stamp == stamp:
+                return known
+            world = load_world(root, self._caches.setdefault(name, {}),
+                               max_entry_bytes=self.max_entry_bytes)
+            problems = sorted([*world.issues, *fact_issues(world)],
+                              key=lambda issue: (str(issue.file), issue.line))
+            fresh = OnDisk(stamp, world, problems)
+            self._disk[name] = fresh
+            return fresh
+
+
+def _stamp(root: Path) -> Stamp:
+    """Every entry file's size and time (links to files followed, to folders not: a folder
+    link can lead back into itself, and such edits show at the next index)."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.endswith(".md") or name == "world.yaml":
+                path = os.path.join(folder, name)
+                try:
+                    info = os.stat(path)
+                except OSError:
+                    continue
+                found.append((path, info.st_mtime_ns, info.st_size))
+    return tuple(sorted(found))
+
+
+def is_stale(loaded: World, disk: World) -> bool:
+    """Whether the files changed since the engine loaded them (requests use the old ones)."""
+    return loaded is not disk and loaded.hashes() != disk.hashes()
 
 
 def relative(world: World, path: Path) -> str:
