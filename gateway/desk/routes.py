@@ -91,9 +91,13 @@ async def world_page(request: Request, name: str, q: str = "",
     world = await _world(request, name)
     if isinstance(world, Response):
         return world
-    disk = await anyio.to_thread.run_sync(desk(request).worlds.on_disk, name)
+    state = desk(request)
+    disk = await anyio.to_thread.run_sync(state.worlds.on_disk, name)
+    rows, row_html = await anyio.to_thread.run_sync(state.rows.get, world, state.render_rows)
     data = world_view(world, disk.problems, _gateway(request).lore.world_names(), query=q,
-                      chapter=chapter)
+                      chapter=chapter, rows=rows)
+    if request.query_params.get("format") != "json":
+        data = {**data, "row_html": row_html}  # the rows, rendered once per snapshot
     return page(request, "world.html", {**data, "stale": is_stale(world, disk.world)})
 
 

@@ -124,11 +124,35 @@ def problem_rows(world: World, problems: list[WorldIssue]) -> list[dict[str, Any
              "message": issue.message} for issue in problems]
 
 
+class RowCache:
+    """The list rows of a loaded world, built once per snapshot (the engine swaps in a new
+    World object on every re-index, so identity says when they are stale), with whatever the
+    page layer renders from them (`extra`: each row's HTML)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[World, list[dict[str, Any]], dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, world: World,
+            render: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        with self._lock:
+            known = self._rows.get(world.name)
+        if known is not None and known[0] is world:
+            return known[1], known[2]
+        rows = [_row(world, entry) for entry in world.entries.values()]
+        extra = render(world, rows) if render else {}
+        with self._lock:
+            self._rows[world.name] = (world, rows, extra)
+        return rows, extra
+
+
 def world_view(world: World, problems: list[WorldIssue], names: list[str], *,
-               query: str = "", chapter: int | None = None) -> dict[str, Any]:
+               query: str = "", chapter: int | None = None,
+               rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Entries grouped by type (the types in the format's order), filtered by `query` (every
-    word must appear in the id, name, aliases or keys) and by `chapter` (entries that hold)."""
-    rows = [_row(world, entry) for entry in world.entries.values()]
+    word must appear in the id, name, aliases or keys) and by `chapter` (entries that hold).
+    `rows`: the world's rows from a RowCache (built here when not given)."""
+    rows = rows if rows is not None else [_row(world, e) for e in world.entries.values()]
     shown = [r for r in rows if (not query or _matches(r, query))
              and (chapter is None or _holds(r, chapter))]
     groups = {kind: [r for r in shown if r["type"] == kind] for kind in ENTRY_TYPES}
