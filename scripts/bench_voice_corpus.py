@@ -95,28 +95,30 @@ def train_arm(config: Path, minutes: float) -> dict:
     subprocess.run([py, "-m", "training", "train", "--config", str(config), "--minutes",
                     str(minutes)], check=True, env=env)
     wall = time.time() - began
-    runs = sorted((config.parent / "checkpoints").glob("run-*"))
-    run = runs[-1]
+    run = sorted((config.parent / "checkpoints").glob("run-*"))[-1]
+    return run_figures(run) | {"wall_seconds": round(wall, 1), "load_before": load_before,
+                               "load_after": _load()}
+
+
+def run_figures(run: Path) -> dict:
+    """A training run's plan against what happened (plan.json, summary.json)."""
     plan = json.loads((run / "plan.json").read_text())
     summary = json.loads((run / "summary.json").read_text())
+    evaluating = summary["eval_seconds"] + summary["base_eval_seconds"]
     return {
         "run": str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run),
         "adapter": str(run / "best"),
-        "wall_seconds": round(wall, 1),
         "train_step_seconds": summary.get("wall_seconds"),
         "planned_seconds": plan["total_seconds"],
         "plan_error": round(summary["wall_seconds"] / plan["total_seconds"] - 1, 3),
         "planned_eval_fraction": round(plan["eval_seconds"] / plan["total_seconds"], 3),
-        "eval_seconds": round(summary["eval_seconds"] + summary["base_eval_seconds"], 1),
-        "eval_fraction": round(
-            (summary["eval_seconds"] + summary["base_eval_seconds"]) / summary["wall_seconds"], 3
-        ),
+        "eval_seconds": round(evaluating, 1),
+        "eval_fraction": round(evaluating / summary["wall_seconds"], 3),
         "steps": summary["total_steps"],
+        "planned_steps": plan["steps"],
         "passages": summary["examples"],
         "of_passages": plan["of_passages"],
-        "full_epochs": plan["full_epochs"],
-        "load_before": load_before,
-        "load_after": _load(),
+        "best_eval_loss": summary["best_eval_loss"],
     }
 
 
@@ -233,7 +235,7 @@ def train_arms(args: argparse.Namespace, work: Path) -> dict[str, dict]:
         config = arm_config(work, arm, args)
         runs = sorted((work / arm / "checkpoints").glob("run-*/summary.json"))
         if args.reuse and runs:
-            arms[arm] = {"adapter": str(runs[-1].parent / "best"), "reused": True}
+            arms[arm] = run_figures(runs[-1].parent) | {"reused": True}
         else:
             arms[arm] = train_arm(config, args.minutes)
         arms[arm]["style_prompt"] = (work / arm / "prepared" / "system_prompt.txt").read_text()

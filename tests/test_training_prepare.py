@@ -23,7 +23,7 @@ def rows(path: Path) -> list[dict]:
 
 
 def test_prepare_writes_chat_examples_stats_and_manifest(tmp_path: Path, tiny_base: Path) -> None:
-    out = prepared(tmp_path, tiny_base)
+    out = prepared(tmp_path, tiny_base, system_prompts="style")  # one system prompt for all
     train, validation = rows(out / "training.jsonl"), rows(out / "validation.jsonl")
     assert train and validation
     for row in train + validation:
@@ -46,8 +46,8 @@ def test_split_keeps_each_chapter_on_one_side_and_is_seeded(
 ) -> None:
     out = prepared(tmp_path, tiny_base)
     first = (out / "validation.jsonl").read_text()
-    val_text = {r["messages"][2]["content"] for r in rows(out / "validation.jsonl")}
-    train_text = {r["messages"][2]["content"] for r in rows(out / "training.jsonl")}
+    val_text = {r["messages"][-1]["content"] for r in rows(out / "validation.jsonl")}
+    train_text = {r["messages"][-1]["content"] for r in rows(out / "training.jsonl")}
     raw = {p.name: p.read_text() for p in (tmp_path / "raw").iterdir()}
     for name, text in raw.items():
         in_val = any(t.split("\n\n")[0] in text for t in val_text)

@@ -80,9 +80,10 @@ class PrepareSettings(_Strict):
     llm_model: str | None = None
     continuation_share: float = Field(default=0.0, ge=0.0, le=1.0)
     system_prompts: Literal["style", "varied"] = Field(
-        default="style",
-        description="style: every example carries the corpus's style prompt; varied: the "
-        "style prompt, none, or a client's own (Continue's, ...), so the voice holds under any",
+        default="varied",
+        description="varied: the style prompt, none, or a client's own (Continue's, ...), so "
+        "the voice holds under any (measured: scripts/bench_voice_corpus.py); style: every "
+        "example carries the corpus's style prompt",
     )
     near_duplicate_jaccard: float = Field(default=0.8, gt=0.0, le=1.0)
 
@@ -201,6 +202,11 @@ class EvalSettings(_Strict):
 
 class LoregateSettings(_Strict):
     backend: Literal["auto", "peft", "axolotl"] = "auto"
+    distributed: Literal["ddp", "fsdp"] = Field(
+        default="ddp",
+        description="under torchrun with several processes: ddp, every rank holds the whole "
+        "model and trains its share of each step (training/distributed.py); fsdp is not built",
+    )
     budget_minutes: float | Literal["auto"] | None = Field(
         default="auto",
         description="the built-in runner measures a few steps, then picks the steps and a "

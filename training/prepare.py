@@ -156,6 +156,12 @@ def prepare(cfg: RunConfig) -> StepResult:
         for i in range(len(passages))
     ]
     system_tokens = [n + 16 for n in count([s or "" for s in systems])]
+    style_tokens = count([system])[0] + 16
+    for i, passage in enumerate(passages):  # a client's long prompt that would not fit
+        if systems[i] not in (None, system) and passage.tokens + system_tokens[i] + 64 > (
+            cfg.sequence_len
+        ):
+            systems[i], system_tokens[i] = system, style_tokens
     rng = random.Random(settings.seed)
     continuations = 0
     for i, passage in enumerate(passages):
