@@ -32,7 +32,9 @@ from bench_results import save_results  # noqa: E402
 from training.artifacts import versions  # noqa: E402
 from training.chatdata import collate, load_tokenizer, micro_batches, read_examples  # noqa: E402
 from training.config import RunConfig, load_config  # noqa: E402
-from training.runner import _load_model, _predicted, summed_loss  # noqa: E402
+from training.loss import predicted_tokens as _predicted  # noqa: E402
+from training.loss import summed_loss  # noqa: E402
+from training.trainable import load_trainable  # noqa: E402
 
 SEED = 1234
 
@@ -44,7 +46,7 @@ def measure(cfg: RunConfig, steps: int) -> dict[str, float]:
     tokenizer = load_tokenizer(cfg.base_model_path, cfg.special_tokens.pad_token)
     examples, _ = read_examples(cfg.train_file, tokenizer, cfg.sequence_len)
     batches = micro_batches(examples, cfg.micro_batch_size, SEED, cfg.sample_packing)
-    model = _load_model(cfg, None)
+    model = load_trainable(cfg, None)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)

@@ -71,10 +71,11 @@ def test_evaluation_shows_its_own_progress(cfg_path: Path, capsys: pytest.Captur
 def test_ctrl_c_inside_an_evaluation_leaves_a_resumable_checkpoint(
     cfg_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import training.eval_loss as eval_loss
     import training.runner as runner
 
     cfg = load_config(cfg_path, {"max_steps": 4})
-    real = runner.eval_batch_loss
+    real = eval_loss.eval_batch_loss
     calls = {"evals": 0}
 
     def interrupt_in_the_second_evaluation(model, batch, pad_id, levers):
@@ -90,14 +91,14 @@ def test_ctrl_c_inside_an_evaluation_leaves_a_resumable_checkpoint(
         finally:
             calls["evals"] += 1
 
-    monkeypatch.setattr(runner, "eval_batch_loss", interrupt_in_the_second_evaluation)
+    monkeypatch.setattr(eval_loss, "eval_batch_loss", interrupt_in_the_second_evaluation)
     monkeypatch.setattr(runner, "evaluate_loss", counting)
     with pytest.raises(TrainingInterrupted, match=r"after step 2/4; checkpoint .*checkpoint-2"):
         train(cfg)
     run = next((cfg.path(cfg.output_dir)).glob("run-*"))
     assert (run / "checkpoint-2" / "optimizer.pt").is_file()
 
-    monkeypatch.setattr(runner, "eval_batch_loss", real)
+    monkeypatch.setattr(eval_loss, "eval_batch_loss", real)
     monkeypatch.setattr(runner, "evaluate_loss", real_evaluate)
     train(cfg.with_run(resume=run))
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -108,12 +109,12 @@ def test_ctrl_c_inside_an_evaluation_leaves_a_resumable_checkpoint(
 def test_ctrl_c_in_the_base_evaluation_is_honoured_too(
     cfg_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import training.runner as runner
+    import training.eval_loss as eval_loss
 
     def interrupt(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "eval_batch_loss", interrupt)
+    monkeypatch.setattr(eval_loss, "eval_batch_loss", interrupt)
     with pytest.raises(TrainingInterrupted, match=r"after step 0/.*--resume"):
         train(load_config(cfg_path, {"max_steps": 2}))
 

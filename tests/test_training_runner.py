@@ -143,11 +143,11 @@ def test_missing_base_model_is_one_clear_error(cfg_path: Path, tmp_path: Path) -
 
 def _lora_model(cfg_path: Path, **overrides: object):
     from training.levers import resolve_levers
-    from training.runner import _load_model
+    from training.trainable import load_trainable
 
     cfg = load_config(cfg_path, dict(overrides))
     levers = resolve_levers(cfg, cuda=False)
-    return cfg, levers, _load_model(cfg, None, levers)
+    return cfg, levers, load_trainable(cfg, None, levers)
 
 
 def _lora_grads(model) -> list:

@@ -29,6 +29,16 @@ class MetricsLog:
         write_text_atomic(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
 
+class SilentLog(MetricsLog):
+    """The log of a rank other than 0: rank 0 alone writes the run's metrics file."""
+
+    def write(self, **record: Any) -> None:
+        pass
+
+    def truncate_after(self, step: int) -> None:
+        pass
+
+
 def plot_losses(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
     import matplotlib
 

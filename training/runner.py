@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training import layout
+from training import distributed, layout
 from training.artifacts import write_json_atomic
 from training.budget import keep_to_budget, plan_run
 from training.chatdata import (
@@ -53,8 +53,8 @@ from training.chatdata import (
 from training.checkpoints import save_adapter, save_checkpoint
 from training.config import RunConfig
 from training.errors import TrainingError, TrainingInterrupted
+from training.eval_loss import evaluate_loss
 from training.levers import (
-    PLAIN,
     CheckpointPlanner,
     Levers,
     autocast,
@@ -64,13 +64,13 @@ from training.levers import (
     make_optimizer,
     model_inputs,
     resolve_levers,
-    uncompiled,
 )
-from training.loss import eval_batch_loss, interrupt_points, summed_loss
+from training.loss import interrupt_points, summed_loss
 from training.loss import predicted_tokens as _predicted
 from training.plan import Plan
 from training.plan import eval_token_budget as plan_eval_tokens
-from training.runlog import MetricsLog, plot_losses
+from training.runlog import MetricsLog, SilentLog, plot_losses
+from training.trainable import load_trainable
 
 
 @dataclass
@@ -99,97 +99,6 @@ def get_lr(step: int, total: int, cfg: RunConfig) -> float:
     return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _load_model(cfg: RunConfig, resume: Path | None, levers: Levers | None = None) -> Any:
-    import torch
-    from peft import LoraConfig, PeftModel, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    cuda = torch.cuda.is_available()
-    levers = levers or resolve_levers(cfg, cuda)
-    kwargs: dict[str, Any] = {"dtype": torch.float32}
-    if levers.packing:
-        from training.speed import register_varlen_attention
-
-        kwargs["attn_implementation"] = register_varlen_attention()
-    if cuda and cfg.bf16 in (True, "auto"):
-        kwargs["dtype"] = torch.bfloat16
-    if cfg.load_in_4bit:
-        if not cuda:
-            raise TrainingError(
-                "load_in_4bit needs CUDA and bitsandbytes; on CPU use configs/train_embedded.yaml "
-                "(adapter: lora, load_in_4bit: false)"
-            )
-        from transformers import BitsAndBytesConfig
-
-        bnb = dict(cfg.bnb_config_kwargs or {})
-        compute = bnb.pop("bnb_4bit_compute_dtype", None)  # a name, e.g. bfloat16
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_compute_dtype=getattr(torch, compute) if compute else kwargs["dtype"],
-            **bnb,
-        )
-    model = AutoModelForCausalLM.from_pretrained(str(cfg.base_model_path), **kwargs)
-    if cuda and not cfg.load_in_4bit:
-        model = model.to("cuda")
-    model.config.use_cache = False
-    # non-reentrant: needs no input gradients, and lets layers switch checkpointing per step
-    checkpointing = {"use_reentrant": False}
-    if cfg.load_in_4bit and not levers.bf16_autocast:
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(model, cfg.gradient_checkpointing, checkpointing)
-    else:
-        for param in model.parameters():
-            param.requires_grad_(False)
-        if cfg.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
-    if resume is not None:
-        return PeftModel.from_pretrained(model, str(resume), is_trainable=True)
-    targets = "all-linear" if cfg.lora_target_linear else cfg.lora_target_modules
-    lora = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=targets,  # None: peft's default for the architecture
-        layers_to_transform=cfg.peft_layers_to_transform,
-        task_type="CAUSAL_LM",
-    )
-    try:
-        return get_peft_model(model, lora)
-    except ValueError as exc:  # e.g. target modules the architecture does not have
-        raise TrainingError(f"lora_target_modules {targets}: {exc}") from exc
-
-
-def evaluate_loss(
-    model: Any,
-    batches: list[list[Any]],
-    pad_id: int,
-    levers: Levers | None = None,
-    desc: str = "eval",
-) -> float | None:
-    """Mean loss per assistant token over `batches` (unpacked, uncompiled), with a progress
-    bar; Ctrl-C stops it between micro-batches and leaves the model in training mode."""
-    import torch
-    from tqdm import tqdm
-
-    if not batches:
-        return None
-    levers = levers or PLAIN
-    model.eval()
-    total, count = 0.0, 0
-    bar = tqdm(batches, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
-    try:
-        with torch.no_grad(), uncompiled(levers), autocast(levers):
-            for batch in bar:
-                loss, predicted = eval_batch_loss(model, batch, pad_id, levers)
-                total += loss
-                count += predicted
-    finally:
-        bar.close()
-        model.train()
-    return total / max(1, count)
-
-
 @dataclass
 class Run:
     """What a run holds while it trains: made once by `_set_up`, read and advanced by
@@ -215,15 +124,17 @@ class Run:
     epoch_cache: dict[int, list[list[Any]]] = field(default_factory=dict)
     plan: Plan | None = None  # the time budget's plan (training/plan.py); None: full epochs
     began: float = 0.0  # wall clock at the start of the train step
+    group: distributed.Group = distributed.SINGLE  # torchrun's ranks (training/distributed.py)
 
 
 def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
     run = _set_up(cfg, run_dir, resume, began=time.time())
-    state = run.state
+    state, group = run.state, run.group
     try:
         if state.step == 0 and run.val_batches:  # the base's own loss: the curve's yardstick
             began = time.perf_counter()
-            base_loss = evaluate_loss(run.model, run.val_batches, run.pad_id, run.levers)
+            base_loss = evaluate_loss(run.model, run.val_batches, run.pad_id, run.levers,
+                                      group=group)
             state.base_eval_seconds = time.perf_counter() - began
             run.log.write(step=0, eval_loss=base_loss)
             run.bar.write(f"step 0 eval loss {base_loss:.4f} (base model)")
@@ -233,21 +144,47 @@ def run_builtin(cfg: RunConfig, run_dir: Path, resume: Path | None) -> Path:
             step_loss, lr = _train_step(run)
             _log_step(run, step_loss, lr)
             keep_to_budget(run)
-            if state.step == run.total or (
+            run.total = distributed.agree(run.total, group)  # rank 0's pace decides for all
+            due = state.step == run.total or (
                 state.step % cfg.eval_steps == 0 and _eval_in_budget(run)
-            ):
+            )
+            if distributed.agree(due, group):
                 _evaluate_and_keep_best(run)
             if state.step % cfg.save_steps == 0 and state.step < run.total:
-                save_checkpoint(run.model, run.optimizer, state, run_dir, cfg.save_total_limit)
+                _save(run)
     except KeyboardInterrupt:
-        run.bar.close()
-        path = save_checkpoint(run.model, run.optimizer, state, run_dir, cfg.save_total_limit)
-        plot_losses(run.log.read(), layout.loss_plot(run_dir), run_dir.name)
+        path = _stop(run)
         raise TrainingInterrupted(
             f"interrupted after step {state.step}/{run.total}; checkpoint {path}. Continue with: "
             f"python -m training train --resume {run_dir}"
         ) from None
+    except distributed.RankFailed as exc:
+        path = _stop(run)
+        raise TrainingError(
+            f"{exc}; the run stopped after step {state.step}/{run.total} with checkpoint "
+            f"{path}. Continue with: python -m training train --resume {run_dir} (on any "
+            "number of ranks)"
+        ) from None
     return _finish(run)
+
+
+def _save(run: Run) -> Path:
+    """A checkpoint of the last completed step, written by rank 0 (every rank holds the
+    same adapter and optimizer state)."""
+    if run.group.main:
+        return save_checkpoint(run.model, run.optimizer, run.state, run.run_dir,
+                               run.cfg.save_total_limit)
+    return layout.checkpoint_dir(run.run_dir, run.state.step)
+
+
+def _stop(run: Run) -> Path:
+    """Ctrl-C or a lost rank: the last completed step saved, the loss curve drawn."""
+    run.bar.close()
+    with distributed.signals_held():
+        path = _save(run)
+        if run.group.main:
+            plot_losses(run.log.read(), layout.loss_plot(run.run_dir), run.run_dir.name)
+    return path
 
 
 def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None, began: float) -> Run:
@@ -267,7 +204,7 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None, began: float) ->
     state = TrainState()
     if resume is not None:
         state = TrainState(**json.loads((resume / layout.TRAINER_STATE).read_text()))
-    model = _load_model(cfg, resume, levers)
+    model = load_trainable(cfg, resume, levers)
     model.train()
     layers = model.get_base_model().model.layers
     if levers.compile:
@@ -290,7 +227,9 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None, began: float) ->
         torch.set_rng_state(rng["torch"])
 
     pad_id = tokenizer.pad_token_id
+    group = distributed.current()
     plan = plan_run(cfg, model, (train_set, val_set), pad_id, levers, run_dir, began)
+    plan = distributed.agree(plan, group)  # measured on every rank, rank 0's is the plan
     if plan is not None:
         train_set = [train_set[i] for i in plan.passages]
     batches_per_epoch = len(epoch_batches(train_set, cfg, levers, cfg.seed))
@@ -301,7 +240,7 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None, began: float) ->
     val_batches = micro_batches(
         sample, cfg.eval_batch_size or cfg.micro_batch_size, cfg.seed, group_by_length=True
     )
-    log = MetricsLog(layout.metrics_file(run_dir))
+    log = (MetricsLog if group.main else SilentLog)(layout.metrics_file(run_dir))
     log.truncate_after(state.step)
     ignored = sorted(cfg.axolotl_extras)
     if ignored:
@@ -334,8 +273,10 @@ def _set_up(cfg: RunConfig, run_dir: Path, resume: Path | None, began: float) ->
         log=log,
         plan=plan,
         began=began,
+        group=group,
     )
-    run.bar = tqdm(total=total, initial=state.step, unit="step", desc="train", dynamic_ncols=True)
+    run.bar = tqdm(total=total, initial=state.step, unit="step", desc="train", dynamic_ncols=True,
+                   disable=not group.main)
     run.started = time.perf_counter() - state.seconds
     return run
 
@@ -365,21 +306,25 @@ def _read_data(cfg: RunConfig, tokenizer: Any) -> tuple[list[Example], list[Exam
 
 
 def _train_step(run: Run) -> tuple[float, float]:
-    """One optimizer step over `gradient_accumulation_steps` micro-batches: (loss, lr)."""
+    """One optimizer step over `gradient_accumulation_steps` micro-batches: (loss, lr). On
+    several ranks each takes its share of the micro-batches, divides by the predicted tokens
+    of all of them, and the gradients are summed: the single-process step, split."""
     import torch
 
-    cfg, state, levers = run.cfg, run.state, run.levers
+    cfg, state, levers, group = run.cfg, run.state, run.levers, run.group
     epoch, within = divmod(state.step, run.steps_per_epoch)
     if epoch not in run.epoch_cache:  # each epoch's order comes from seed + epoch
         run.epoch_cache = {epoch: epoch_batches(run.train_set, cfg, levers, cfg.seed + epoch)}
     accum = cfg.gradient_accumulation_steps
     step_batches = run.epoch_cache[epoch][within * accum : (within + 1) * accum]
-    micro = [model_inputs(b, cfg, run.pad_id, levers, run.model.device) for b in step_batches]
-    predicted = sum(_predicted(inputs["labels"]) for inputs, _ in micro)
+    micro = [model_inputs(b, cfg, run.pad_id, levers, run.model.device)
+             for b in distributed.share(step_batches, group)]
+    local = sum(_predicted(inputs["labels"]) for inputs, _ in micro)
+    (predicted,) = distributed.sum_floats([local], group)
     lr = get_lr(state.step, run.total, cfg)
     for group_ in run.optimizer.param_groups:
         group_["lr"] = lr
-    step_loss = 0.0
+    step_loss, tokens = 0.0, 0
     for inputs, n_tokens in micro:
         if run.planner:
             run.planner.before()
@@ -389,12 +334,15 @@ def _train_step(run: Run) -> tuple[float, float]:
         if run.planner:
             run.planner.after()
         step_loss += float(loss.detach())
-        state.tokens += n_tokens
+        tokens += n_tokens
+    distributed.sum_gradients(run.params, group)
+    step_loss, tokens = distributed.sum_floats([step_loss, tokens], group)
+    state.tokens += int(tokens)
     torch.nn.utils.clip_grad_norm_(run.params, cfg.max_grad_norm)
     run.optimizer.step()
     run.optimizer.zero_grad(set_to_none=True)
     state.step += 1
-    state.trained_tokens += predicted
+    state.trained_tokens += int(predicted)
     state.seconds = time.perf_counter() - run.started
     return step_loss, lr
 
@@ -442,7 +390,8 @@ def _eval_in_budget(run: Run) -> bool:
 def _evaluate_and_keep_best(run: Run) -> None:
     state = run.state
     began = time.perf_counter()
-    eval_loss = evaluate_loss(run.model, run.val_batches, run.pad_id, run.levers)
+    eval_loss = evaluate_loss(run.model, run.val_batches, run.pad_id, run.levers,
+                              group=run.group)
     spent = time.perf_counter() - began
     state.eval_seconds += spent
     state.last_eval_seconds = spent
@@ -453,8 +402,9 @@ def _evaluate_and_keep_best(run: Run) -> None:
     run.bar.write(f"step {state.step} eval loss {eval_loss:.4f}")
     if state.best_eval_loss is None or eval_loss < state.best_eval_loss:
         state.best_eval_loss, state.best_step = eval_loss, state.step
-        best = layout.best_adapter(run.run_dir)
-        save_adapter(run.model, best, step=state.step, eval_loss=eval_loss)
+        if run.group.main:
+            save_adapter(run.model, layout.best_adapter(run.run_dir), step=state.step,
+                         eval_loss=eval_loss)
 
 
 def _finish(run: Run) -> Path:
@@ -462,6 +412,9 @@ def _finish(run: Run) -> Path:
     and summary.json."""
     cfg, state, run_dir, model = run.cfg, run.state, run.run_dir, run.model
     run.bar.close()
+    if not run.group.main:  # rank 0 writes what the run leaves
+        distributed.barrier(run.group)
+        return layout.best_adapter(run_dir)
     save_checkpoint(model, run.optimizer, state, run_dir, cfg.save_total_limit)
     save_adapter(model, layout.final_adapter(run_dir), step=state.step)
     if not layout.best_adapter(run_dir).exists():  # no validation split: the last step is best
@@ -488,4 +441,5 @@ def _finish(run: Run) -> Path:
         f"train: done in {state.seconds:.0f}s, {summary['tokens_per_s']} tokens/s; best eval loss "
         f"{state.best_eval_loss} at step {state.best_step} → {layout.best_adapter(run_dir)}"
     )
+    distributed.barrier(run.group)  # the others end once the adapters are written
     return layout.best_adapter(run_dir)

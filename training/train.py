@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from training import layout
+from training import distributed, layout
 from training.artifacts import provenance, read_manifest, write_json_atomic
 from training.config import RunConfig, save_config
 from training.errors import TrainingError
@@ -87,12 +87,25 @@ def train(cfg: RunConfig) -> StepResult:
             f"base model {cfg.base_model_path} does not exist; set base_model in the config "
             "(for the embedded default run `make model`)"
         )
+    group = distributed.start(cfg.loregate.distributed) if backend_name == "peft" \
+        else distributed.SINGLE
+    try:
+        return StepResult("train", _train_in(cfg, backend_name, manifest, resume, group))
+    finally:
+        distributed.stop()
+
+
+def _train_in(cfg: RunConfig, backend_name: str, manifest: dict, resume: str | None,
+              group: distributed.Group) -> Path:
+    """The run folder (made by rank 0 alone, the others use its), then the backend."""
     root = layout.runs_root(cfg)
     if resume:
         run_dir, checkpoint = layout.resume_point(resume, root)
         print(f"train: resuming {run_dir.name} from {checkpoint.name}")
+    elif not group.main:
+        run_dir, checkpoint = distributed.agree(None, group), None
     else:
-        run_dir, checkpoint = layout.new_run_dir(root), None
+        run_dir, checkpoint = distributed.agree(layout.new_run_dir(root), group), None
         save_config(cfg, run_dir / "config.yaml")
         save_config(cfg, run_dir / "axolotl.yaml", axolotl_only=True)
         stats = cfg.train_file.parent / "stats.json"
@@ -104,5 +117,6 @@ def train(cfg: RunConfig) -> StepResult:
                 "train", cfg.model_dump(mode="json"), backend=backend_name, data_manifest=manifest
             ),
         )
-    print(f"train: backend {backend_name}, run folder {run_dir}")
-    return StepResult("train", BACKENDS[backend_name](cfg, run_dir, checkpoint))
+    ranks = f" on {group.world} ranks" if group.active else ""
+    print(f"train: backend {backend_name}{ranks}, run folder {run_dir}")
+    return BACKENDS[backend_name](cfg, run_dir, checkpoint)
