@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -104,3 +106,37 @@ def serve_stack(work: Path, *, merged: bool = True) -> Iterator[Stack]:
                  prints(out, READY_BANNER), out, STACK_START_TIMEOUT) as process:
         yield Stack(f"http://127.0.0.1:{vllm_port}/v1", f"http://127.0.0.1:{gateway_port}/v1",
                     work / "logs", work / "run", merged_dir, process, env)
+
+
+NODE_DIR = REPO / ".loregate" / "node"
+CONTINUE_CLI = "@continuedev/cli@1.5.47"
+
+
+def continue_cli() -> Path:
+    """The Continue CLI (`cn`), installed from npm into .loregate/node on first use."""
+    cli = NODE_DIR / "node_modules" / ".bin" / "cn"
+    if not cli.exists():
+        npm = shutil.which("npm")
+        assert npm, "npm is needed for the Continue CLI test (Debian: apt-get install npm)"
+        NODE_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR),
+                        CONTINUE_CLI], check=True, capture_output=True, timeout=600)
+    return cli
+
+
+def printed_continue_config(serve_output: str) -> str:
+    """The config.yaml that `make serve` tells the writer to paste, as they would paste it."""
+    lines = serve_output.split("~/.continue/config.yaml\n", 1)[1].split("\n\n", 1)[0]
+    return textwrap.dedent(lines) + "\n"
+
+
+def ask_continue(stack: Stack, work: Path, prompt: str) -> subprocess.CompletedProcess[str]:
+    """`cn -p PROMPT` with the config `make serve` printed, in a HOME of its own."""
+    config = work / "config.yaml"
+    config.write_text(printed_continue_config((stack.logs.parent / "serve.out").read_text()))
+    home = work / "home"
+    home.mkdir()
+    return subprocess.run(
+        [str(continue_cli()), "-p", prompt, "--config", str(config)], capture_output=True,
+        text=True, timeout=300,
+        env={**os.environ, "HOME": str(home), "CONTINUE_CLI_DISABLE_TELEMETRY": "1"})

@@ -10,15 +10,12 @@ same way every run.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import httpx
 import openai
 import pytest
-from test_e2e_stack import _continue_cli, printed_continue_config
 
-from e2e_stack import Stack, serve_stack
+from e2e_stack import Stack, ask_continue, serve_stack
 
 WRONG = "Calder walked onto the bridge. Elena flexed her cybernetic right arm at Marcus Okafer."
 ASK = [{"role": "user", "content": "Write one sentence about the bridge crew."}]
@@ -71,14 +68,7 @@ def test_off_the_stream_is_what_vllm_sent_and_a_whole_reply_has_the_header(stack
 
 
 def test_the_continue_cli_reads_a_guarded_stream(stack: Stack, tmp_path):
-    config = tmp_path / "config.yaml"
-    config.write_text(printed_continue_config((stack.logs.parent / "serve.out").read_text()))
-    home = tmp_path / "home"
-    home.mkdir()
-    result = subprocess.run(
-        [str(_continue_cli()), "-p", "Who is Elena Vasquez? One sentence.", "--config",
-         str(config)], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "HOME": str(home), "CONTINUE_CLI_DISABLE_TELEMETRY": "1"})
+    result = ask_continue(stack, tmp_path, "Who is Elena Vasquez? One sentence.")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() and '"status":"error"' not in result.stdout
     access = [json.loads(line.split("loregate.access ", 1)[1])

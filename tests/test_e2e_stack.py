@@ -6,24 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import textwrap
 import time
-from pathlib import Path
 
 import httpx
 import openai
 import pytest
 import yaml
 
-from e2e_stack import REPO, Stack, serve_stack
+from e2e_stack import REPO, Stack, ask_continue, printed_continue_config, serve_stack
 from serve import STOP_GRACE_SECONDS, group_alive
 
 QUESTION = [{"role": "user", "content": "Describe Elena Vasquez's cybernetic arm in one line."}]
-NODE_DIR = REPO / ".loregate" / "node"
-CONTINUE_CLI = "@continuedev/cli@1.5.47"
 
 
 @pytest.fixture(scope="module")
@@ -96,34 +91,8 @@ def test_models_and_lore_search_answer_from_the_real_index(stack: Stack):
                for e in found["entries"])
 
 
-def _continue_cli() -> Path:
-    cli = NODE_DIR / "node_modules" / ".bin" / "cn"
-    if not cli.exists():
-        npm = shutil.which("npm")
-        assert npm, "npm is needed for the Continue CLI test (Debian: apt-get install npm)"
-        NODE_DIR.mkdir(parents=True, exist_ok=True)
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR),
-                        CONTINUE_CLI], check=True, capture_output=True, timeout=600)
-    return cli
-
-
-def printed_continue_config(serve_output: str) -> str:
-    """The config.yaml that `make serve` tells the writer to paste, as they would paste it."""
-    lines = serve_output.split("~/.continue/config.yaml\n", 1)[1].split("\n\n", 1)[0]
-    return textwrap.dedent(lines) + "\n"
-
-
 def test_the_continue_cli_chats_through_the_gateway(stack: Stack, tmp_path):
-    config = tmp_path / "config.yaml"
-    config.write_text(printed_continue_config((stack.logs.parent / "serve.out").read_text()))
-    home = tmp_path / "home"
-    home.mkdir()
-    result = subprocess.run(
-        [str(_continue_cli()), "-p", "Who is Elena Vasquez? One sentence.", "--config",
-         str(config)],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "HOME": str(home), "CONTINUE_CLI_DISABLE_TELEMETRY": "1"},
-    )
+    result = ask_continue(stack, tmp_path, "Who is Elena Vasquez? One sentence.")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() and '"status":"error"' not in result.stdout
     gateway_log = (stack.logs / "gateway.log").read_text()

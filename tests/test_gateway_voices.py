@@ -44,6 +44,15 @@ def disk(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "voices", tmp_path / "checkpoints"
 
 
+def one_voice(make_client, disk: tuple[Path, Path], voice: str = "noir"):  # type: ignore[no-untyped-def]
+    """A gateway in front of a fake vLLM that has loaded one deployed voice."""
+    voices, runs = disk
+    lora = deploy_link(voices, runs, voice, "run-1")
+    behaviour = Behaviour(adapters=[lora])
+    client, _, _ = make_client(behaviour, voices_dir=voices, upstream_model=MODEL)
+    return client, behaviour, lora
+
+
 def sent_model(client, behaviour: Behaviour, model: str | None) -> tuple[int, str | None]:
     body = {"messages": ASK, **({"model": model} if model is not None else {})}
     r = client.post("/v1/chat/completions", json=body)
@@ -91,9 +100,7 @@ def test_the_worlds_voice_wins_over_the_default(make_client, disk):
 
 def test_a_deploy_moves_the_next_request_with_no_restart(make_client, disk):
     voices, runs = disk
-    old = deploy_link(voices, runs, "noir", "run-1")
-    behaviour = Behaviour(adapters=[old])
-    client, _, _ = make_client(behaviour, voices_dir=voices, upstream_model=MODEL)
+    client, behaviour, old = one_voice(make_client, disk)
     with client:
         assert sent_model(client, behaviour, "noir") == (200, old)
         fake_adapter(runs, "run-2")
@@ -134,10 +141,7 @@ def test_models_lists_the_alias_the_base_and_every_voice(make_client, disk):
 
 
 def test_completions_route_by_voice_too(make_client, disk):
-    voices, runs = disk
-    noir = deploy_link(voices, runs, "noir", "run-1")
-    behaviour = Behaviour(adapters=[noir])
-    client, _, _ = make_client(behaviour, voices_dir=voices, upstream_model=MODEL)
+    client, behaviour, noir = one_voice(make_client, disk)
     with client:
         r = client.post("/v1/completions", json={"model": "noir", "prompt": "Once"})
         assert r.status_code == 200 and behaviour.received[-1]["model"] == noir
