@@ -128,3 +128,25 @@ def test_missing_base_or_adapter_is_one_clear_error(
     with pytest.raises(MergeError, match="does not exist"):
         gone = load_config(config, {"base_model": str(tmp_path / "gone")})
         merge(gone.with_run(adapter=adapter, merged=tmp_path / "o"))
+
+
+def test_the_stop_test_asks_under_the_voices_own_style_prompt(tmp_path: Path) -> None:
+    """`system_prompts: varied` mixes rows under a client's prompt or none into validation;
+    the stop test takes the shortest request under the style prompt prepare wrote."""
+    from training.check import _validation_prompt
+
+    style = "You write fiction in the author's voice."
+    rows = [("You are a helpful assistant.", "short client ask", "x"),
+            (None, "shortest, no prompt", ""),
+            (style, "a long style ask", "y" * 50),
+            (style, "the short style ask", "y" * 10)]
+    data = tmp_path / "prepared"
+    data.mkdir()
+    (data / "validation.jsonl").write_text("".join(json.dumps({"messages": [
+        *([{"role": "system", "content": system}] if system else []),
+        {"role": "user", "content": user}, {"role": "assistant", "content": answer}]}) + "\n"
+        for system, user, answer in rows))
+    cfg = load_config(tiny_config(tmp_path, tmp_path / "base"))
+    assert _validation_prompt(cfg) == (None, "shortest, no prompt")  # no style prompt known
+    (data / layout.STYLE_PROMPT).write_text(style + "\n")
+    assert _validation_prompt(cfg) == (style, "the short style ask")

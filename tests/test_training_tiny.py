@@ -136,7 +136,7 @@ def tiny_config(tmp: Path, base: Path, **overrides: object) -> Path:
                 "split": 0.75,
                 "continuation_share": 0.3,
             },
-            "check": {"max_new_tokens": 24},
+            "check": {"max_new_tokens": 24, "prompt": None},  # the validation request
         },
     }
     for key, value in overrides.items():

@@ -42,21 +42,25 @@ def _chat_ids(tokenizer: Any, system: str | None, user: str) -> Any:
 
 
 def _validation_prompt(cfg: RunConfig) -> tuple[str | None, str]:
-    """The validation scene request with the shortest reference passage: the cheapest
-    honest stop test (a continuation prompt would measure the passage it holds)."""
+    """The validation scene request with the shortest reference passage, under the voice's
+    own style prompt where prepare wrote one: the cheapest honest stop test (a continuation
+    prompt would measure the passage it holds, and the rows under a client's prompt or none,
+    which `system_prompts: varied` mixes in, ask more than a 135M base can end unaided)."""
     for candidate in (cfg.validation_file, cfg.train_file):
         if not (candidate and candidate.is_file()):
             continue
-        best: tuple[int, str | None, str] | None = None
+        style_file = candidate.parent / layout.STYLE_PROMPT
+        style = style_file.read_text(encoding="utf-8").strip() if style_file.is_file() else None
+        best: tuple[bool, int, str | None, str] | None = None
         for line in candidate.read_text(encoding="utf-8").splitlines():
             messages = {m["role"]: m["content"] for m in json.loads(line)["messages"]}
             if messages["user"].startswith("Continue the story"):
                 continue
-            length = len(messages["assistant"])
-            if best is None or length < best[0]:
-                best = (length, messages.get("system"), messages["user"])
+            key = (messages.get("system") != style, len(messages["assistant"]))
+            if best is None or key < best[:2]:
+                best = (*key, messages.get("system"), messages["user"])
         if best is not None:
-            return best[1], best[2]
+            return best[2], best[3]
     return None, FIXED_PROMPTS[0]
 
 

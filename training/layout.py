@@ -43,6 +43,7 @@ CURRENT = "current"
 MERGED_MODELS_ENV = "LOREGATE_MERGED_MODELS"  # the stack's override of MERGED_DIR
 CHECK_FILE = "loregate_check.json"
 MANIFEST = "manifest.json"
+STYLE_PROMPT = "system_prompt.txt"  # beside the prepared data: the voice's own style prompt
 DEPLOY_HISTORY = "deploy_history.jsonl"
 DEPLOYED = f"{MERGED_DIR}/{CURRENT}"  # for messages: what a writer sees on disk
 VOICES_DIR = "voices"

@@ -197,7 +197,7 @@ def prepare(cfg: RunConfig) -> StepResult:
     layout.manifest(out).unlink(missing_ok=True)  # no manifest until every file is whole again
     write_text_atomic(out / "training.jsonl", _jsonl([rows[i] for i in train_idx]))
     write_text_atomic(out / "validation.jsonl", _jsonl([rows[i] for i in val_idx]))
-    write_text_atomic(out / "system_prompt.txt", system + "\n")
+    write_text_atomic(out / layout.STYLE_PROMPT, system + "\n")
     stats = {
         "examples": {"train": len(train_idx), "validation": len(val_idx)},
         "continuation_examples": continuations,
@@ -227,7 +227,7 @@ def prepare(cfg: RunConfig) -> StepResult:
         "validation_groups": sorted({passages[i].group for i in val_idx}),
     }
     write_json_atomic(out / "stats.json", stats)
-    outputs = ("training.jsonl", "validation.jsonl", "system_prompt.txt", "stats.json")
+    outputs = ("training.jsonl", "validation.jsonl", layout.STYLE_PROMPT, "stats.json")
     manifest = provenance(
         "prepare",
         settings.model_dump(mode="json"),
