@@ -14,6 +14,8 @@ Every process is pinned to the same 2 cores. Results: scripts/results/desk-*.jso
 
 Usage: python scripts/bench_desk.py [--requests 150] [--rounds 4] [--baseline REF]
        python scripts/bench_desk.py --pages-only     (the World page alone: one gateway)
+       python scripts/bench_desk.py --control        (A/A: both sides this checkout, the
+                                                      noise floor of the side-by-side)
 """
 
 from __future__ import annotations
@@ -204,6 +206,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--entries", type=int, default=1000)
     parser.add_argument("--baseline", help="git ref of the gateway without the desk")
+    parser.add_argument("--control", action="store_true",
+                        help="A/A: the 'without' side is this checkout too (the noise floor)")
     parser.add_argument("--pages-only", action="store_true",
                         help="measure the World page only (no baseline gateway, no overhead)")
     args = parser.parse_args()
@@ -221,7 +225,7 @@ def main() -> int:
                      "baseline": subprocess.run(["git", "rev-parse", ref], cwd=REPO,
                                                 capture_output=True, text=True).stdout.strip(),
                      "requests_per_series": args.requests, "rounds": args.rounds}
-    results["pages_only"] = args.pages_only
+    results["pages_only"], results["control_a_a"] = args.pages_only, args.control
     results["desk_cost_in_process"] = desk_cost_per_request()
     up_port = free_port()
     upstream = f"http://127.0.0.1:{up_port}/v1"
@@ -229,14 +233,17 @@ def main() -> int:
                  f"http://127.0.0.1:{up_port}/health", work / "upstream.log", 60) as up:
         pin(up)
         with gateway("with-desk", work, upstream, None) as after:
+            # the overhead first: both gateways have served only chats when it is measured
+            if not args.pages_only:
+                with gateway("without-desk", work, upstream,
+                             None if args.control else before_dir) as before:
+                    desk_status = httpx.get(before + "/desk").status_code
+                    assert args.control or desk_status == 404, "the baseline has a desk"
+                    results["overhead"] = compare(before, after, args.rounds, args.requests,
+                                                  texts)
             print("[bench] World page loads", flush=True)
             results["world_page"] = page_loads(after)
             results["world_page_browser_load"] = browser_loads(after)
-            if not args.pages_only:
-                with gateway("without-desk", work, upstream, before_dir) as before:
-                    assert httpx.get(before + "/desk").status_code == 404, "baseline has a desk"
-                    results["overhead"] = compare(before, after, args.rounds, args.requests,
-                                                  texts)
     results["load_average_after"] = os.getloadavg()
     out = save_results("desk", results)
     print(json.dumps(results, indent=2))
