@@ -59,7 +59,8 @@ def test_headers_choose_world_and_chapter_and_win_over_the_body(make_client):
     client, _, engine = make_client()
     with client:
         client.post("/v1/chat/completions",
-                    json={"model": "loregate", "messages": ELENA, "world": "scifi_world", "chapter": 1},
+                    json={"model": "loregate", "messages": ELENA, "world": "scifi_world",
+                          "chapter": 1},
                     headers={"X-World": "other_world", "X-Story-Chapter": "14"})
     assert engine.calls[-1]["world"] == "other_world"
     assert engine.calls[-1]["chapter"] == 14

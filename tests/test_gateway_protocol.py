@@ -72,7 +72,8 @@ def test_a_whole_request_changes_no_request_dict(make_client, monkeypatch):
     client, upstream, _ = make_client(tools="drop")
     with client:
         r = client.post("/v1/chat/completions", content=wire(chat_body()))
-        c = client.post("/v1/completions", json={"model": "loregate", "prompt": "Elena", "lore": True})
+        c = client.post("/v1/completions",
+                        json={"model": "loregate", "prompt": "Elena", "lore": True})
     assert r.status_code == 200 and c.status_code == 200, (r.text, c.text)
     assert [body for body, _ in seen] == [before for _, before in seen]
     assert [list(body) for body, _ in seen] == [list(before) for _, before in seen]
