@@ -47,7 +47,6 @@ def build_app(settings: GatewaySettings | None = None, *,
             voices = VoiceRouter(settings.voices_dir, settings.voice, settings.upstream_model,
                                  lambda: _models(pool))
             app.state.gateway = GatewayState(settings, pool, lore, Metrics(), voices)
-            desk.attach(app.state.gateway)
             app.state.continuity = ContinuityService(settings, app.state.gateway.metrics.registry)
             tasks = [asyncio.create_task(lore.open()),
                      asyncio.create_task(pool.run_health_checks(settings.health_interval))]

@@ -40,7 +40,7 @@ async def chat_completions(request: Request, body: dict[str, Any],
     sent = await _with_voice(state, forwarded_body(parsed), controls, record)
     window = state.pool.window(sent, reply_tokens(sent, state.lore.reply_reserve))
     outcome = await state.lore.for_chat(sent["messages"], controls, window)
-    _note_lore(record, outcome)
+    _note_lore(record, controls, outcome)
     if outcome.context:
         sent = {**sent, "messages": inject_chat(sent["messages"], outcome.context)}
     headers = {**outcome.headers(), "X-Request-Id": record.request_id}
@@ -66,7 +66,7 @@ async def completions(request: Request, body: dict[str, Any], record: RequestRec
     controls = read_controls(parsed, request.headers)
     record.stream = parsed.stream
     outcome = await state.lore.for_completion(parsed.prompt, controls)
-    _note_lore(record, outcome)
+    _note_lore(record, controls, outcome)
     sent = (forwarded_body(parsed, prompt=inject_completion(parsed.prompt, outcome.context))
             if outcome.context else forwarded_body(parsed))
     sent = await _with_voice(state, sent, controls, record)
@@ -87,11 +87,14 @@ async def _with_voice(state: GatewayState, body: dict[str, Any], controls: Contr
     return {**body, "model": route.model}
 
 
-def _note_lore(record: RequestRecord, outcome: LoreOutcome) -> None:
+def _note_lore(record: RequestRecord, controls: Controls, outcome: LoreOutcome) -> None:
     record.world = outcome.world
+    record.chapter = controls.chapter
     record.lore_status = outcome.status
     if outcome.selection is not None:
         record.entries = [hit.id for hit in outcome.selection.entries]
+        record.lore_hits = list(outcome.selection.entries)  # with their triggers, for the desk
+        record.lore_context = outcome.selection.context  # the exact block injected
         record.lore_tokens = outcome.selection.tokens
         record.lore_ms = outcome.seconds * 1000
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import time
@@ -30,10 +29,6 @@ _RECORD_KEY = "loregate.record"  # in the request's scope["state"]
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 RECENT_SIZE = 200  # generation requests kept in memory for the desk's Recent view
 RECENT_ROUTES = frozenset({"chat", "completions"})
-# The record of the request being served, so code the route calls (the desk's lore tap) can
-# note on it what only that code sees; set by attach(), read by current_record().
-_CURRENT: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar(
-    "loregate_record", default=None)
 
 
 class Metrics:
@@ -140,12 +135,6 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str | None:
 def attach(scope: dict[str, Any], record: RequestRecord) -> None:
     """Mark the request as recorded by its route, so the error handlers don't count it again."""
     scope.setdefault("state", {})[_RECORD_KEY] = record
-    _CURRENT.set(record)
-
-
-def current_record() -> RequestRecord | None:
-    """The record of the request this code runs for (None outside a recorded route)."""
-    return _CURRENT.get()
 
 
 def count_unrecorded(scope: dict[str, Any], status: int) -> str | None:

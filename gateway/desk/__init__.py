@@ -13,11 +13,10 @@ from fastapi.staticfiles import StaticFiles
 
 from gateway.desk.routes import public, router
 from gateway.desk.security import DeskDenied
-from gateway.desk.state import HERE, build_state, tap_lore
+from gateway.desk.state import HERE, build_state
 from gateway.settings import GatewaySettings
-from gateway.state import GatewayState
 
-__all__ = ["attach", "mount"]
+__all__ = ["mount"]
 
 
 def mount(app: FastAPI, settings: GatewaySettings) -> None:
@@ -28,6 +27,3 @@ def mount(app: FastAPI, settings: GatewaySettings) -> None:
     # css and js only: nothing under it is private, so it needs no sign-in
     app.mount("/desk/static", StaticFiles(directory=HERE / "static"), name="desk-static")
 
-
-def attach(state: GatewayState) -> None:
-    tap_lore(state.lore)

@@ -18,9 +18,6 @@ from gateway.desk.markdown import render
 from gateway.desk.security import CSRF_COOKIE, DeskDenied, DeskGuard, csrf_token, set_cookie
 from gateway.desk.voices import VoicePaths
 from gateway.desk.world import RowCache, WorldSource
-from gateway.lore import LoreOutcome, LoreService
-from gateway.observe import current_record
-from gateway.protocol import Controls
 from gateway.settings import GatewaySettings
 from retrieval import World
 from retrieval.settings import REPO
@@ -98,31 +95,3 @@ async def checked_form(request: Request) -> dict[str, str]:
     form = await read_form(request)
     desk(request).guard.check_csrf(request, form.get("csrf"))
     return form
-
-
-def tap_lore(lore: LoreService) -> None:
-    """Note on each request's record what the lore service chose: the chapter asked for, the
-    hits with their triggers, and the exact block, for the Recent view. The chat route hands
-    the record only the entry ids, so the tap wraps the service's two lore calls instead of
-    changing the request path; it copies references and costs nothing measurable."""
-    for_chat, for_completion = lore.for_chat, lore.for_completion
-
-    async def chat(messages: list[dict[str, Any]], controls: Controls,
-                   window: Any) -> LoreOutcome:
-        return _note(controls, await for_chat(messages, controls, window))
-
-    async def completion(prompt: Any, controls: Controls) -> LoreOutcome:
-        return _note(controls, await for_completion(prompt, controls))
-
-    lore.for_chat = chat  # type: ignore[method-assign]
-    lore.for_completion = completion  # type: ignore[method-assign]
-
-
-def _note(controls: Controls, outcome: LoreOutcome) -> LoreOutcome:
-    record = current_record()
-    if record is not None:
-        record.chapter = controls.chapter
-        if outcome.selection is not None:
-            record.lore_hits = list(outcome.selection.entries)
-            record.lore_context = outcome.selection.context
-    return outcome
