@@ -46,12 +46,14 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def config_for(work: Path, name: str) -> Path:
     """A config whose runs go to their own folder: 4 micro-batches of 1 per step (so 2 ranks
     take 2 each), no dropout (each rank draws its own masks), a constant rate (a shorter
-    first leg of a resumed run keeps the same schedule)."""
+    first leg of a resumed run keeps the same schedule), and evaluations on schedule (the
+    eval share would skip them by timing, and timing differs between runs)."""
     runs = work / name
     runs.mkdir()
     path = tiny_config(work, work / "base", micro_batch_size=1, gradient_accumulation_steps=4,
                        lora_dropout=0.0, lr_scheduler="constant", warmup_steps=0,
-                       eval_steps=2, save_steps=2, output_dir=str(runs / "checkpoints"))
+                       eval_steps=2, save_steps=2, output_dir=str(runs / "checkpoints"),
+                       loregate={"eval_share": None})  # every eval_steps, however long
     return shutil.copy(path, runs / "config.yaml")
 
 

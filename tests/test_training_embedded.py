@@ -43,7 +43,7 @@ def config(tmp_path: Path) -> Path:
                 "max_tokens": 200,
                 "split": 0.5,
             },
-            "check": {"prompt": "Reply with one word: hello.", "max_new_tokens": 64},
+            "check": {"max_new_tokens": 64},  # the recipe's own stop-test prompt
         },
     }
     path = tmp_path / "config.yaml"

@@ -139,8 +139,8 @@ def tiny_config(tmp: Path, base: Path, **overrides: object) -> Path:
             "check": {"max_new_tokens": 24, "prompt": None},  # the validation request
         },
     }
-    for key, value in overrides.items():
-        data[key] = value
+    for key, value in overrides.items():  # `loregate` is merged: its paths stay under tmp
+        data[key] = {**data[key], **value} if key == "loregate" else value
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
