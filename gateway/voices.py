@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import APIError
-from training.voices import deployed
+from training.voices import linked
 
 log = logging.getLogger("loregate.voices")
 
@@ -51,7 +51,7 @@ class VoiceRouter:
 
     def voices(self) -> dict[str, str]:
         """voice -> the upstream name of its adapter, as the links say now."""
-        return {voice.name: voice.lora_name for voice in deployed(self.root)}
+        return linked(self.root)
 
     async def route(self, requested: str | None, world_voice: str | None = None) -> Route:
         voices = self.voices()
@@ -102,13 +102,14 @@ class VoiceRouter:
         base = next((m for m in upstream if m.get("id") == self.base_name),
                     next((m for m in upstream if not m.get("parent")), {}))
         length = {"max_model_len": base["max_model_len"]} if "max_model_len" in base else {}
-        default = await self._default(self.voices(), None)
+        voices = self.voices()
+        default = await self._default(voices, None)
 
         def card(name: str, **extra: Any) -> dict[str, Any]:
             return {"id": name, "object": "model", "created": base.get("created", 0),
                     "owned_by": "loregate", **length, **extra}
 
         cards = [card(ALIAS, voice=default.voice), card(BASE, voice=None)]
-        for voice, lora in self.voices().items():
+        for voice, lora in voices.items():
             cards.append(card(voice, voice=voice, loaded=lora in self._loaded))
         return cards

@@ -115,6 +115,17 @@ def fits_base(adapter: Adapter, base: Path) -> str | None:
     return None
 
 
+def linked(root: Path) -> dict[str, str]:
+    """voice -> its adapter's vLLM name, from the links alone (a readlink and a stat each:
+    the gateway asks on every request; `deploy` checked the adapter before linking it)."""
+    names = {}
+    for entry in sorted(root.iterdir()) if root.is_dir() else []:
+        link = layout.voice_link(root, entry.name)
+        if VOICE_NAME.match(entry.name) and link.is_symlink() and link.exists():
+            names[entry.name] = layout.lora_name(entry.name, link.resolve())
+    return names
+
+
 def deployed(root: Path) -> list[Voice]:
     """Every voice whose link names a readable adapter, by name. Broken ones are skipped
     (the gateway and vLLM serve the rest); `problems(root)` says why."""
