@@ -62,9 +62,11 @@ def fill(
             part = None
             # shortening to a cap is planned (and cached per entry); to the leftover room of
             # a full budget it is a gamble, tried a couple of times per request
-            planned = candidate.cap is not None and candidate.cap < room
-            if limit >= MIN_SHORTENED_TOKENS and (planned or attempts):
-                attempts -= 0 if planned else 1
+            planned = candidate.cap is not None and candidate.cap <= room
+            if planned:  # the cap was planned to hold at least the first sentence
+                part = shorten(candidate.entry, limit, count, minimum=0)
+            elif limit >= MIN_SHORTENED_TOKENS and attempts:
+                attempts -= 1
                 part = shorten(candidate.entry, limit, count)
             if part is None:
                 dropped.append((candidate, tokens))
@@ -90,6 +92,15 @@ def trim(placed: Placed, room: int, count: Callable[[str], int]) -> Placed | Non
     if part is None or part[1] >= placed.tokens:
         return None
     return Placed(placed.candidate, part[0], part[1], placed.full_tokens)
+
+
+@lru_cache(maxsize=16384)
+def opening_tokens(entry: Entry, count: Callable[[str], int]) -> int:
+    """Tokens of `entry`'s block cut after its first sentence (the whole block if it has
+    none): the least of an entry worth placing."""
+    points = shortening_points(entry.body)
+    body = shortened(entry.body, points[0]) if points else None
+    return count(entry_block(entry, body))
 
 
 @lru_cache(maxsize=16384)

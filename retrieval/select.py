@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from retrieval.budget import SEPARATOR, Candidate, Placed, fill, trim
+from retrieval.budget import SEPARATOR, Candidate, Placed, fill, join_cost, opening_tokens, trim
 from retrieval.entry import Entry
 from retrieval.render import entry_block, header_line
 from retrieval.triggers import KeywordHit, phrase_key
@@ -104,8 +104,14 @@ def corroborated(world: World, keyword: Sequence[KeywordHit], about: Collection[
         return list(keyword)
     scene = any(not hit.loose and not hit.weak for hit in keyword)
     about = set(about)
+    # "the captain" in lowercase is the story's captain beside someone the world ties to him
+    # ("Calder commands from the bridge and the captain's chair stays empty")
+    named = [hit.entry_id for hit in keyword
+             if not (hit.loose or hit.weak or hit.kind == "key")]
+    near = linked(world, named, back) if named else set()
     return [hit for hit in keyword
             if not hit.loose or (scene and not hit.lowered)
+            or (hit.lowered and hit.entry_id in near)
             or linked(world, {hit.entry_id}, back) & about]
 
 
@@ -139,12 +145,18 @@ def _named(world: World, keyword: Sequence[KeywordHit], chapter: int | None,
            limits: Limits) -> dict[str, Candidate]:
     """Entries the conversation names, scored by rank: the strongest, newest mention first."""
     found: dict[str, Candidate] = {}
-    for rank, hit in enumerate(keyword):
+    for rank, hit in enumerate(sorted(keyword, key=_salience)):
         entry = world.entries.get(hit.entry_id)
         if entry is not None and _holds(entry, chapter):
             found[entry.id] = Candidate(entry, 1.0 / (1 + rank), hit.kind, limits.entry_tokens,
                                         hit.why)
     return found
+
+
+def _salience(hit: KeywordHit) -> tuple[bool, int, int]:
+    """Names and aliases before keys (a key is a topic), then the newest, most mentioned:
+    in a long pasted draft the character in every paragraph before the town named once."""
+    return hit.kind == "key", hit.age, -hit.count
 
 
 def _add_related(world: World, candidates: dict[str, Candidate], chapter: int | None,
@@ -189,20 +201,26 @@ def _add_semantic(world: World, candidates: dict[str, Candidate],
 
 def _share_room(candidates: dict[str, Candidate], room: int, count: Callable[[str], int],
                 limits: Limits) -> None:
-    """Cap each named entry at its fair share of the room the always-entries and the briefs
-    leave, so that every named entry gets in (shortened) rather than the first few whole and
-    the rest not at all."""
-    tiers = [TIERS[c.trigger] for c in candidates.values()]
+    """Cap the named entries so that together they fit the room the always-entries and the
+    briefs leave: every named entry gets in (shortened) rather than the first few whole and
+    the rest not at all. Short entries keep their whole text and give what they don't use to
+    the long ones; none is cut below its first sentence, so where even that doesn't fit for
+    all, the least wanted go (in fill order)."""
     named = [c for c in candidates.values() if TIERS[c.trigger] == TIERS["name"]]
     if not named:
         return
     always = sum(count(entry_block(c.entry)) for c in candidates.values()
                  if c.trigger == "always")
-    briefs = sum(1 for tier in tiers if tier > TIERS["name"]) * limits.brief_tokens
-    left = room - always - min(briefs, room // 3) - len(candidates) * 2  # separators
-    share = max(limits.brief_tokens, left // len(named))
-    for candidate in named:
-        candidates[candidate.entry.id] = replace(candidate, cap=min(limits.entry_tokens, share))
+    briefs = sum(1 for c in candidates.values()
+                 if TIERS[c.trigger] > TIERS["name"]) * limits.brief_tokens
+    left = room - always - min(briefs, room // 3) - len(candidates) * join_cost(count)
+    wanted = {c.entry.id: min(limits.entry_tokens, count(entry_block(c.entry))) for c in named}
+    for index, candidate in enumerate(sorted(named, key=lambda c: wanted[c.entry.id])):
+        fair = max(0, left) // (len(named) - index)
+        cap = min(wanted[candidate.entry.id],
+                  max(fair, opening_tokens(candidate.entry, count)))
+        candidates[candidate.entry.id] = replace(candidate, cap=cap)
+        left -= cap
 
 
 def _prefer_current(candidates: dict[str, Candidate]) -> None:

@@ -321,9 +321,12 @@ class TriggerIndex:
                 # inside a longer name ("Kettle Bay", "Tom Harker") a shorter phrase is part
                 # of that name, unless it is a possessive ("Elena's arm": Elena's own); inside
                 # a longer key only name parts are
+                # a phrase running past the end of the one before it is not inside it: in
+                # "the lifeboat slip" the slip is named, not only the lifeboat
                 owner = _POSSESSIVE.search(originals[start + length - 1]) is not None
-                inside_name = start < named_until and not owner
-                inside = start < covered and not owner
+                end = start + length
+                inside_name = start < named_until and end <= named_until and not owner
+                inside = start < covered and end <= covered and not owner
                 fresh = tuple(t for t in matching
                               if not inside_name and not (inside and t.kind == "part")
                               and last_end.get(t.entry_id, -1) <= start)

@@ -86,6 +86,35 @@ def test_every_named_entry_gets_a_share_of_a_tight_budget():
     assert selection.dropped == [] and selection.tokens <= budget
 
 
+def test_a_long_draft_naming_many_entries_gets_each_at_least_its_first_sentence():
+    # twelve entries named in one pasted chapter, the budget too small for their briefs: each
+    # comes in at its first sentence rather than the first few at length and the rest not at all
+    body = "Who this is, in one sentence of eight words. " + " ".join(
+        f"More about them, sentence {i} of the rest." for i in range(8))
+    w = world(*(make(f"n{i:02}", body=body) for i in range(12)), make("short"))
+    opening = words(entry_block(make("x", body="Who this is, in one sentence of eight words.")))
+    budget = words(header_line("test")) + 13 * opening + 4
+    selection = assemble(w, named(*(f"n{i:02}" for i in range(12)), "short"), [],
+                         chapter=None, budget=budget, count=words,
+                         limits=Limits(entry_tokens=400, brief_tokens=90))
+    assert selection.dropped == [] and len(selection.entries) == 13
+    assert selection.tokens <= budget
+    # a short entry keeps its whole text, and what it leaves over goes to the long ones
+    assert selection.context.count("More about them") == 0
+    assert "## short (other)\nAbout short." in selection.context
+
+
+def test_when_not_even_first_sentences_fit_the_most_mentioned_name_stays():
+    body = "Who this is, in one sentence of eight words. Then a second sentence follows."
+    w = world(make("once", body=body), make("often", body=body))
+    opening = words(entry_block(make("once", body="Who this is, in one sentence of eight words.")))
+    hits = [KeywordHit("once", "name", 1, 0), KeywordHit("often", "alias", 3, 0)]
+    selection = assemble(w, hits, [], chapter=None, budget=words(header_line("test")) + opening,
+                         count=words)
+    assert [h.id for h in selection.entries] == ["often"]  # in every paragraph of the draft
+    assert [h.id for h in selection.dropped] == ["once"]
+
+
 def test_related_is_one_hop_only():
     w = world(make("a", related=("b",)), make("b", related=("c",)), make("c"))
     assert [h.id for h in run(w, named("a")).entries] == ["a", "b"]
@@ -217,6 +246,10 @@ def test_a_loose_word_counts_only_where_something_backs_it():
     tower = KeywordHit("places/bridge", "alias", 1, 0, loose=True, lowered=True)
     assert kept([calder, tower]) == ["characters/calder"]
     assert kept([calder, tower], about={"places/bridge"}) == ["characters/calder", "places/bridge"]
+    # ... or a named entry the world links to it: "the captain's chair" beside his ship
+    ship = KeywordHit("places/ship", "name", 1, 0)
+    assert kept([ship, tower]) == ["places/ship", "places/bridge"]
+    assert kept([KeywordHit("places/ship", "key", 1, 0), tower]) == ["places/ship"]  # a topic
 
 
 def test_linked_is_one_hop_either_way():

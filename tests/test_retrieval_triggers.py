@@ -254,3 +254,15 @@ def test_a_capitalised_title_in_lowercase_is_loose_and_lowered():
     hit = index.find(["She bows to the King."])[0]
     assert (hit.loose, hit.lowered) == (False, False)
     assert index.find(["She ran out of patience."]) == []  # one word: the everyday word
+
+
+def test_a_phrase_running_past_the_one_before_it_is_named_too():
+    boat = make("boats/providence", "Providence", aliases=["the lifeboat"])
+    house = make("places/lifeboat-house", "Lifeboat House", keys=["lifeboat slip"])
+    harker = make("characters/harker", "Tom Harker", keys=["Harker Street"])
+    index = TriggerIndex([boat, house, harker])
+    found = {h.entry_id for h in index.find(["Get down to the lifeboat slip."])}
+    assert found == {"boats/providence", "places/lifeboat-house"}
+    assert {h.entry_id for h in index.find(["Get down to the lifeboat."])} == {"boats/providence"}
+    # a phrase wholly inside a longer name is still part of that name
+    assert [h.why for h in index.find(["Tom Harker waits."])] == ["name 'Tom Harker'"]
