@@ -91,7 +91,10 @@ def test_evaluations_follow_the_runners_rule() -> None:
     assert simulate_evaluations(35, 10.0, 50.0, 10, None) == 1 + 3 + 1
     # 50 s evals against 1,000 s of training under 10 %: room for the base and the last
     assert simulate_evaluations(100, 10.0, 50.0, 10, 0.1) == 2
-    assert simulate_evaluations(100, 10.0, 25.0, 10, 0.1) == 2 + 2  # room for two more
+    # 25 s evals: room for one more within four fifths of the share (a fifth kept for the
+    # pace cutting the run short later)
+    assert simulate_evaluations(100, 10.0, 25.0, 10, 0.1) == 2 + 1
+    assert simulate_evaluations(100, 10.0, 20.0, 10, 0.1) == 2 + 2
     assert simulate_evaluations(1, 10.0, 50.0, 10, 0.1) == 2
 
 

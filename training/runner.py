@@ -67,7 +67,7 @@ from training.levers import (
 )
 from training.loss import interrupt_points, summed_loss
 from training.loss import predicted_tokens as _predicted
-from training.plan import Plan
+from training.plan import INTERMEDIATE_SHARE, Plan
 from training.plan import eval_token_budget as plan_eval_tokens
 from training.runlog import MetricsLog, SilentLog, plot_losses
 from training.trainable import load_trainable
@@ -368,13 +368,14 @@ def _log_step(run: Run, step_loss: float, lr: float) -> None:
 
 def _eval_in_budget(run: Run) -> bool:
     """Whether the evaluations so far, this one and the last step's (each costing what the
-    latest took) stay within `loregate.eval_share` of the run's projected training time."""
+    latest took) stay within INTERMEDIATE_SHARE of `loregate.eval_share` of the run's
+    projected training time."""
     share, state = run.cfg.loregate.eval_share, run.state
     evaluating = state.eval_seconds + state.base_eval_seconds
     training = state.seconds - state.eval_seconds
     one = state.last_eval_seconds or state.base_eval_seconds
     whole = training * run.total / max(1, state.step)
-    if share is None or evaluating + 2 * one <= share * whole:
+    if share is None or evaluating + 2 * one <= INTERMEDIATE_SHARE * share * whole:
         return True
     if not run.eval_deferred:
         run.eval_deferred = True
