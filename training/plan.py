@@ -142,16 +142,23 @@ def budget_seconds(minutes: float | str | None, cuda: bool, max_steps: int | Non
     return None if minutes is None else float(minutes) * 60
 
 
+# Evaluations are planned, and an evaluation between the base's and the last step's allowed,
+# only within this part of eval_share: the last one can't be skipped, and when the real pace
+# cuts the run short after an evaluation was allowed (42 planned steps became 32 on a loaded
+# 2-core box), evaluations already made grow as a share of it (planned 7.3%, ended at 10.1%).
+INTERMEDIATE_SHARE = 0.8
+
+
 def eval_token_budget(
     cap: int | None, share: float | None, planned_train_tokens: float
 ) -> int | None:
     """The eval sample's token cap: `cap` (loregate.eval_tokens), and small enough that the
-    two evaluations every run has (the base at step 0, the last step) fit in `share` of the
-    run, counting an eval token as dear as a training token (on the CPU it costs ~0.4 of
-    one: a forward without backward). None: no cap."""
+    two evaluations every run has (the base at step 0, the last step) fit in
+    INTERMEDIATE_SHARE of `share` of the run, counting an eval token as dear as a training
+    token (on the CPU it costs ~0.6 of one: a forward without backward). None: no cap."""
     if share is None:
         return cap
-    fits = max(1, int(share * planned_train_tokens / 2))
+    fits = max(1, int(INTERMEDIATE_SHARE * share * planned_train_tokens / 2))
     return fits if cap is None else min(cap, fits)
 
 
@@ -160,13 +167,6 @@ def spread(n: int, k: int) -> list[int]:
     if k >= n:
         return list(range(n))
     return [int((i + 0.5) * n / k) for i in range(max(0, k))]
-
-
-# An evaluation between the base's and the last step's is allowed only while all of them stay
-# within this part of eval_share: the last one can't be skipped, and when the real pace cuts the
-# run short after an evaluation was allowed (42 planned steps became 32 on a loaded 2-core box),
-# evaluations already made grow as a share of it (planned 7.3%, ended at 10.1%).
-INTERMEDIATE_SHARE = 0.8
 
 
 def simulate_evaluations(
