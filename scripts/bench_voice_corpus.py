@@ -206,6 +206,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=ROOT / ".loregate" / "bench-voice")
     parser.add_argument("--reuse", action="store_true", help="reuse each arm's latest run")
     parser.add_argument("--train-only", action="store_true", help="train the arms, then stop")
+    parser.add_argument("--no-base", action="store_true",
+                        help="leave out the base model's rows (seeded: the same in every run)")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
 
@@ -265,8 +267,9 @@ def evaluate(
 ) -> tuple[dict, dict]:
     """Every condition's pooled outputs, and the ceiling, measured against the author."""
     style = next(iter(arms.values()))["style_prompt"].strip()
-    conditions = {"base, Continue's prompt": (None, CONTINUE_CLI_SYSTEM_PROMPT),
-                  "base, the style prompt": (None, style)}
+    conditions = {} if args.no_base else {
+        "base, Continue's prompt": (None, CONTINUE_CLI_SYSTEM_PROMPT),
+        "base, the style prompt": (None, style)}
     for arm, info in arms.items():
         own = info["style_prompt"].strip()
         conditions[f"tuned ({arm}), Continue's prompt"] = (info["adapter"],
