@@ -6,7 +6,8 @@ used: the project checks voices on a held-back author. For each arm (how the tra
 are made: `style` = the corpus's style prompt on every example, `varied` = the style prompt,
 none, or a real client's; `continuation` / `no-continuation` = varied, with 30% / no
 "continue the story" pairs (the recipe has 20%); `narration` = varied, passages cut before
-narration rather than mid-conversation where sizes allow), `prepare` + `train` run with the
+narration rather than mid-conversation where sizes allow; `llm-requests` = varied, scene
+requests written by a served model), `prepare` + `train` run with the
 time budget (`--minutes`, 2 CPU threads), as `make train` runs them. The base model and each
 tuned adapter then write scenes for requests made from the held-out book's passages, under
 Continue's real system prompt (and under the voice's own style prompt, what a gateway could
@@ -57,6 +58,10 @@ ARMS = {
     "no-continuation": {"system_prompts": "varied", "continuation_share": 0.0},
     # passages cut before narration rather than mid-conversation where sizes allow
     "narration": {"system_prompts": "varied", "narration_starts": True},
+    # scene requests written by a served model reading each passage (instruction
+    # back-translation); needs an OpenAI-compatible server at $LOREGATE_BENCH_LLM_URL
+    "llm-requests": {"system_prompts": "varied", "prompts": "llm",
+                     "llm_url": os.environ.get("LOREGATE_BENCH_LLM_URL", "http://127.0.0.1:8299")},
 }
 
 
