@@ -67,19 +67,21 @@ def assemble(
     limits: Limits = Limits(),
     vouched: Collection[str] | None = None,
     agreed: Collection[str] = (),
+    introduced: Collection[str] = (),
 ) -> Selection:
     """`keyword` and `vector` are ranked best first; `vector` has already earned its place
     (threshold and margin) and is cut to `limits.semantic` here. `vouched` are the entries
     meaning says the text is about (None: all): a related entry, or a keyword hit that is
     only an ordinary word opening a sentence, needs to be one of them; a related entry may
-    instead be one both meaning and words rank near the top (`agreed`)."""
+    instead be one both meaning and words rank near the top (`agreed`). A related character
+    comes in only when the text all but names them (`introduced`)."""
     if budget <= 0:
         return empty(world.name)
     supported = (lambda _: True) if vouched is None else vouched.__contains__
     keyword = [hit for hit in keyword if not hit.weak or supported(hit.entry_id)]
     candidates = _named(world, keyword, chapter, limits)
     _add_related(world, candidates, chapter, limits,
-                 lambda ref: supported(ref) or ref in agreed)
+                 lambda ref: supported(ref) or ref in agreed, set(introduced))
     _add_semantic(world, candidates, vector, chapter, limits)
     if chapter is None:
         _prefer_current(candidates)
@@ -160,7 +162,8 @@ def _salience(hit: KeywordHit) -> tuple[bool, int, int]:
 
 
 def _add_related(world: World, candidates: dict[str, Candidate], chapter: int | None,
-                 limits: Limits, supported: Callable[[str], bool]) -> None:
+                 limits: Limits, supported: Callable[[str], bool],
+                 introduced: Collection[str] = ()) -> None:
     """One hop from the named entries, best-named first, each parent in its own order; only
     entries meaning vouches for, and never a character."""
     parents = sorted(candidates.values(), key=lambda c: -c.score)
@@ -175,7 +178,8 @@ def _add_related(world: World, candidates: dict[str, Candidate], chapter: int | 
             # a person comes in when the scene names them: a character merely mentioned in
             # another's entry is the classic wrong person in the scene
             if (entry is None or ref in candidates or entry.only_when_named
-                    or entry.type == "character" or not _holds(entry, chapter)
+                    or (entry.type == "character" and ref not in introduced)
+                    or not _holds(entry, chapter)
                     or not supported(ref)):
                 continue
             candidates[ref] = Candidate(entry, parent.score / 2, "related", limits.brief_tokens,

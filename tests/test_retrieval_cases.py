@@ -40,8 +40,8 @@ KINDS = ("name", "alias", "title", "possessive", "first-name", "described", "rel
 GOALS = {"recall": 0.97, "violations": 0.05, "clean negatives": 0.95, "mean tokens": 1200}
 # ...and the floors the engine must keep on every world, so that a change that makes precision
 # worse fails here: the goals where every world meets them (violations, clean negatives, tokens)
-# and otherwise what the engine reached, less about two entries of slack (recall: 0.966 on
-# scifi_world, 0.963 harbour_world, 0.973 court_world). Raise them as the engine gets closer
+# and otherwise what the engine reached, less about two entries of slack (recall: 0.973 on
+# scifi_world, 0.967 harbour_world, 0.973 court_world). Raise them as the engine gets closer
 # to the goals (README, "Lore selection").
 RECALL_MIN = 0.95
 VIOLATIONS_MAX = GOALS["violations"]

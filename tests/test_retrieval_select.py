@@ -267,3 +267,16 @@ def test_a_related_entry_may_come_in_on_both_signals_ranking_it_high():
     hits = {h.id: h.trigger for h in assemble(w, named("a"), [], chapter=None, budget=1000,
                                               count=words, vouched=set(), agreed={"c"}).entries}
     assert hits == {"a": "name", "c": "related"}
+
+
+def test_a_related_character_comes_in_only_when_introduced():
+    w = world(make("c/calder", related=("c/marcus", "f/concord")),
+              Entry(id="c/marcus", name="c/marcus", type="character", body="About Marcus."),
+              make("f/concord"))
+    hits = {h.id: h.trigger for h in assemble(w, named("c/calder"), [], chapter=None,
+                                              budget=1000, count=words).entries}
+    assert hits == {"c/calder": "name", "f/concord": "related"}  # never a person by a link
+    hits = {h.id: h.trigger for h in assemble(w, named("c/calder"), [], chapter=None,
+                                              budget=1000, count=words,
+                                              introduced={"c/marcus"}).entries}
+    assert hits == {"c/calder": "name", "c/marcus": "related", "f/concord": "related"}
