@@ -22,7 +22,7 @@ from retrieval.index import IndexReport, sync
 from retrieval.kin import KinIndex, kin_hits
 from retrieval.lexical import LexicalIndex, terms
 from retrieval.messages import recent_texts, tail_words
-from retrieval.proper import entries_using, proper_phrases
+from retrieval.proper import sharing_a_name
 from retrieval.select import (
     Limits,
     Selection,
@@ -242,7 +242,8 @@ class LoreEngine:
                 words_ratio=settings.words_ratio,
                 words_min=settings.words_min, words_support=settings.support_ratio,
                 top_k=settings.vector_top_k, exclude=exclude)
-        own, person = _sharing_a_name(state, texts, plain, near)
+        own, person = (sharing_a_name(state.world.entries, state.triggers, texts[-1], plain, near)
+                       if texts and near else (set(), set()))
         return assemble(state.world, keyword, unnamed, chapter=chapter, budget=budget,
                         count=self._counter(), limits=self._limits,
                         vouched=vouched, agreed=found.agreed() | own, introduced=person)
@@ -380,20 +381,6 @@ class LoreEngine:
             log.info("counting lore tokens with %s", self.tokenizer)
             self._count = lru_cache(maxsize=8192)(count)
         return self._count
-
-
-def _sharing_a_name(state: _Loaded, texts: list[str], plain: list[str],
-                    near: set[str]) -> tuple[set[str], set[str]]:
-    """The entries linked to a named one whose own text uses a proper name the newest message
-    uses and no entry is named by ("Jonah Sterling ... what falls due on Lady Day": the
-    mortgage), and of the people among them the one it singles out, if one ("Ruth Calder
-    remembers the Ganymede blockade": Marcus, who refused her order there)."""
-    if not texts or not near:
-        return set(), set()
-    phrases = proper_phrases(texts[-1], state.triggers.spoken(texts[-1])[0])
-    own = entries_using(phrases, near, state.world.entries) if phrases else set()
-    people = {e for e in own - set(plain) if state.world.entries[e].type == "character"}
-    return own, people if len(people) == 1 else set()
 
 
 def _log_issues(world: World) -> None:

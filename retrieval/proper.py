@@ -13,7 +13,7 @@ import re
 from collections.abc import Collection, Mapping
 
 from retrieval.entry import Entry
-from retrieval.triggers import is_common_phrase
+from retrieval.triggers import TriggerIndex, is_common_phrase
 
 _WORD = re.compile(r"[A-Za-z][\w'’-]*")
 _SENTENCE_GAP = re.compile(r"[.!?:;\"“”‘(\n]")
@@ -74,3 +74,15 @@ def entries_using(phrases: Collection[str], candidates: Collection[str],
     """Of `candidates`, the entries whose own text uses one of `phrases`, written the same."""
     return {entry_id for entry_id in candidates if entry_id in entries
             and any(_body_uses(entries[entry_id], phrase) for phrase in phrases)}
+
+
+def sharing_a_name(entries: Mapping[str, Entry], triggers: TriggerIndex, text: str,
+                   named: Collection[str], near: Collection[str]) -> tuple[set[str], set[str]]:
+    """Of `near` (the entries linked to the `named` ones), those whose own text uses a proper
+    name `text` uses and no entry is named by ("Jonah Sterling ... what falls due on Lady
+    Day": the mortgage), and of the people among them the one it singles out, if one ("Ruth
+    Calder remembers the Ganymede blockade": Marcus, who refused her order there)."""
+    phrases = proper_phrases(text, triggers.spoken(text)[0])
+    own = entries_using(phrases, near, entries) if phrases else set()
+    people = {e for e in own - set(named) if entries[e].type == "character"}
+    return own, people if len(people) == 1 else set()
