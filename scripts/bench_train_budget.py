@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_prepare import vary  # noqa: E402
-from bench_voice_corpus import BASE_MODEL, run_figures, write_books  # noqa: E402
+from bench_voice_corpus import run_config, run_figures, write_books  # noqa: E402
 
 from bench_results import save_results  # noqa: E402
 from training.style import corpora  # noqa: E402
@@ -57,23 +57,6 @@ def build_corpus(folder: Path, target_words: int) -> dict[str, int]:
     return {"real_words": real, "varied_words": varied, "books": len(books), "copies": copy}
 
 
-def write_config(work: Path, threads: int) -> Path:
-    import yaml
-
-    data = {
-        "extends": str(ROOT / "configs" / "train_embedded.yaml"),
-        "base_model": str(BASE_MODEL),
-        "output_dir": str(work / "checkpoints"),
-        "datasets": [{"path": str(work / "prepared" / "training.jsonl")}],
-        "test_datasets": [{"path": str(work / "prepared" / "validation.jsonl"), "split": "train"}],
-        "loregate": {"torch_threads": threads, "merged_dir": str(work / "merged"),
-                     "prepare": {"input": str(work / "raw"), "output": str(work / "prepared")}},
-    }
-    path = work / "config.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--words", type=int, default=650_000)
@@ -89,7 +72,7 @@ def main() -> int:
         shutil.rmtree(work)
     corpus = build_corpus(work / "raw", args.words)
     print(f"corpus: {corpus}", flush=True)
-    config = write_config(work, args.threads)
+    config = run_config(work, work / "raw", args.threads)
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                         "TOKENIZERS_PARALLELISM": "false"}
     py = sys.executable

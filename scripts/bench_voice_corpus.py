@@ -77,30 +77,32 @@ def write_books(folder: Path, books: dict[str, tuple[str, ...]]) -> None:
             path.write_text(chapter, encoding="utf-8")
 
 
-def arm_config(work: Path, arm: str, args: argparse.Namespace) -> Path:
+def run_config(folder: Path, raw: Path, threads: int, prepare: dict | None = None) -> Path:
+    """A config for the embedded recipe whose prepared data, checkpoints and merged model live
+    in `folder`, prepared from the prose in `raw` (`prepare`: more loregate.prepare settings)."""
     import yaml
 
     data = {
         "extends": str(ROOT / "configs" / "train_embedded.yaml"),
         "base_model": str(BASE_MODEL),
-        "output_dir": str(work / arm / "checkpoints"),
-        "datasets": [{"path": str(work / arm / "prepared" / "training.jsonl")}],
-        "test_datasets": [{"path": str(work / arm / "prepared" / "validation.jsonl"),
+        "output_dir": str(folder / "checkpoints"),
+        "datasets": [{"path": str(folder / "prepared" / "training.jsonl")}],
+        "test_datasets": [{"path": str(folder / "prepared" / "validation.jsonl"),
                            "split": "train"}],
         "loregate": {
-            "torch_threads": args.threads,
-            "merged_dir": str(work / arm / "merged"),
-            "prepare": {
-                "input": str(work / "raw"),
-                "output": str(work / arm / "prepared"),
-                **ARMS[arm],
-            },
+            "torch_threads": threads,
+            "merged_dir": str(folder / "merged"),
+            "prepare": {"input": str(raw), "output": str(folder / "prepared"), **(prepare or {})},
         },
     }
-    path = work / arm / "config.yaml"
+    path = folder / "config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
+
+
+def arm_config(work: Path, arm: str, args: argparse.Namespace) -> Path:
+    return run_config(work / arm, work / "raw", args.threads, ARMS[arm])
 
 
 def train_arm(config: Path, minutes: float) -> dict:
